@@ -1,0 +1,36 @@
+"""What every command-line entry point shares: config loading and error reporting.
+
+Errors that are the user's to fix (a bad config key, a missing folder, a diverged run) are
+printed as one clear message with exit code 1 instead of a traceback.
+"""
+import sys
+import warnings
+
+from .config import Config, ConfigError
+
+
+def config_from_args(path, cfg_options=(), **overrides):
+    """Config file + ``--cfg-options`` + explicit command-line flags (those not None)."""
+    from .config import parse_options
+    options = parse_options(cfg_options)
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    return Config.fromfile(path, options)
+
+
+def user_errors():
+    from .data.datasets import ImageLoadError
+    from .engine.trainer import TrainingDiverged
+    return (ConfigError, ImageLoadError, TrainingDiverged, FileExistsError)
+
+
+def run_cli(fn):
+    """Run ``fn``; user errors -> 'ERROR: ...' on stderr and exit code 1."""
+    warnings.formatwarning = lambda msg, cat, *_: f"{cat.__name__}: {msg}\n"
+    try:
+        fn()
+    except Exception as err:  # noqa: BLE001 - narrowed right below
+        if isinstance(err, user_errors()):
+            print(f"ERROR: {err}", file=sys.stderr)
+            return 1
+        raise
+    return 0

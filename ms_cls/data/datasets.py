@@ -1,0 +1,215 @@
+"""Image datasets as (path, label) lists plus class names, in mmcls's CustomDataset modes.
+
+* folder mode: ``data_prefix/<class>/**/<image>``; sorted sub-folders are the classes.
+* ann-file mode: lines ``relative/path.jpg <int label>``, paths relative to ``data_prefix``.
+* unlabelled (``with_label=False``): every image under ``data_prefix``, flat or nested, label -1.
+
+Images are decoded with Pillow into RGB uint8 arrays (any mode: L, P, RGBA, CMYK, 16-bit), so the
+MindSpore vision ops that follow always see HWC RGB uint8.
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..config import ConfigError
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+
+
+class ImageLoadError(RuntimeError):
+    """An image file that Pillow cannot decode."""
+
+
+def load_rgb(path):
+    """Decode ``path`` to an HWC RGB uint8 array, honouring EXIF orientation as mmcv does."""
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            return to_rgb_array(img)
+    except (OSError, ValueError, SyntaxError) as err:
+        raise ImageLoadError(f"Cannot decode image {path}: {err}. Replace or remove the file "
+                             "and start again.") from None
+
+
+def to_rgb_array(img):
+    """Any Pillow image -> HWC RGB uint8. 16/32-bit greyscale is scaled, not clipped."""
+    if img.mode in ('I;16', 'I;16B', 'I;16L', 'I', 'F'):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if img.mode.startswith('I;16') or arr.max() > 255 else 255.0
+        if img.mode == 'F' and arr.max() <= 1.0:
+            peak = 1.0
+        arr = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if img.mode == 'P' and 'transparency' in img.info:
+        img = img.convert('RGBA')
+    if img.mode != 'RGB':
+        img = img.convert('RGB')
+    return np.asarray(img, dtype=np.uint8)
+
+
+def is_image_file(name):
+    return name.lower().endswith(IMG_EXTENSIONS) and not os.path.basename(name).startswith('.')
+
+
+def list_images(root):
+    """Relative paths of all images under ``root`` (recursive), sorted for a stable order."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
+        found.extend(os.path.relpath(os.path.join(dirpath, f), root)
+                     for f in filenames if is_image_file(f))
+    return sorted(found)
+
+
+def read_classes(classes, where):
+    """``classes`` as a list/tuple of names or a path to a txt file with one name per line."""
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        if not os.path.isfile(classes):
+            raise ConfigError(f"{where}: classes file not found: {classes}")
+        with open(classes, encoding='utf-8') as f:
+            names = [line.strip() for line in f if line.strip()]
+    elif isinstance(classes, (list, tuple)):
+        names = [str(c) for c in classes]
+    else:
+        raise ConfigError(f"{where}: classes must be a list of names or a txt file path, "
+                          f"got {classes!r}.")
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"{where}: duplicate class names {dup}.")
+    return names
+
+
+class CustomDataset:
+    """A labelled (or unlabelled) image set; ``samples`` is a list of (abs_path, label).
+
+    ``classes``: names in label order. When omitted, folder mode takes the sorted sub-folder names
+    and ann-file mode numbers the labels '0'..'N-1'.
+    ``pipeline`` is kept here and turned into MindSpore ops by ``ms_cls.data.builder``.
+    """
+
+    def __init__(self, data_prefix, pipeline=(), classes=None, ann_file=None, with_label=True,
+                 extensions=IMG_EXTENSIONS, test_mode=False, where='data'):
+        self.where = where
+        self.data_prefix = data_prefix
+        self.pipeline = list(pipeline or [])
+        self.test_mode = test_mode
+        self.with_label = with_label
+        if not data_prefix or not os.path.isdir(data_prefix):
+            raise ConfigError(f"{where}.data_prefix: folder not found: {data_prefix!r}. "
+                              "Point it at your images (or run scripts/make_demo_data.py for "
+                              "the demo).")
+        names = read_classes(classes, where)
+        if not with_label:
+            self.classes = names
+            self.samples = [(os.path.join(data_prefix, p), -1) for p in list_images(data_prefix)]
+        elif ann_file:
+            self.samples, self.classes = self._from_ann_file(ann_file, names)
+        else:
+            self.samples, self.classes = self._from_folders(names)
+        if not self.samples:
+            raise ConfigError(f"{where}: no images ({', '.join(IMG_EXTENSIONS)}) found under "
+                              f"{data_prefix}.")
+
+    def _from_folders(self, names):
+        root = self.data_prefix
+        folders = sorted(d for d in os.listdir(root)
+                         if os.path.isdir(os.path.join(root, d)) and not d.startswith('.'))
+        if not folders:
+            loose = list_images(root)
+            hint = (f" It holds {len(loose)} images directly: for an unlabelled test folder set "
+                    "with_label=False." if loose else '')
+            raise ConfigError(f"{self.where}: {root} has no class sub-folders "
+                              f"(expected {root}/<class name>/<image>).{hint}")
+        classes = names or folders
+        unknown = [d for d in folders if d not in classes]
+        if unknown:
+            raise ConfigError(f"{self.where}: folders {unknown[:10]} in {root} are not among the "
+                              f"{len(classes)} classes {_preview(classes)}.")
+        samples, empty = [], []
+        for folder in folders:
+            images = list_images(os.path.join(root, folder))
+            if not images:
+                empty.append(folder)
+            label = classes.index(folder)
+            samples += [(os.path.join(root, folder, img), label) for img in images]
+        if empty:
+            raise ConfigError(f"{self.where}: class folders without images in {root}: "
+                              f"{empty[:10]}{' ...' if len(empty) > 10 else ''}. "
+                              "Remove them or add images.")
+        return samples, classes
+
+    def _from_ann_file(self, ann_file, names):
+        if not os.path.isfile(ann_file):
+            raise ConfigError(f"{self.where}.ann_file: file not found: {ann_file}")
+        samples = []
+        with open(ann_file, encoding='utf-8') as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                parts = line.strip().rsplit(maxsplit=1)
+                if len(parts) != 2 or not parts[1].lstrip('-').isdigit():
+                    raise ConfigError(f"{ann_file}, line {lineno}: expected "
+                                      f"'relative/path.jpg <int label>', got {line.strip()!r}.")
+                samples.append((os.path.join(self.data_prefix, parts[0]), int(parts[1])))
+        if not samples:
+            raise ConfigError(f"{self.where}.ann_file {ann_file} has no entries.")
+        top = max(label for _, label in samples)
+        classes = names or [str(i) for i in range(top + 1)]
+        bad = [(p, l) for p, l in samples if not 0 <= l < len(classes)]
+        if bad:
+            raise ConfigError(f"{ann_file}: label {bad[0][1]} of {bad[0][0]} is outside 0.."
+                              f"{len(classes) - 1} ({len(classes)} classes).")
+        missing = [p for p, _ in samples if not os.path.isfile(p)]
+        if missing:
+            raise ConfigError(f"{ann_file}: {len(missing)} listed images do not exist under "
+                              f"{self.data_prefix}, e.g. {missing[:3]}.")
+        return samples, classes
+
+    def __len__(self):
+        return len(self.samples)
+
+    @property
+    def labels(self):
+        return np.array([label for _, label in self.samples], dtype=np.int32)
+
+    def relabel(self, train_classes):
+        """Map this split's labels onto the training classes by name (val/test after train)."""
+        if self.classes is None or not self.with_label:
+            self.classes = list(train_classes)
+            return
+        present = sorted({self.classes[label] for _, label in self.samples})
+        unknown = [c for c in present if c not in train_classes]
+        if unknown:
+            raise ConfigError(f"{self.where}: classes {unknown[:10]} are not among the "
+                              f"{len(train_classes)} training classes {_preview(train_classes)}.")
+        index = {name: i for i, name in enumerate(train_classes)}
+        self.samples = [(p, index[self.classes[label]]) for p, label in self.samples]
+        self.classes = list(train_classes)
+
+    def check_readable(self, workers=8):
+        """Open every image header (cheap) so an unreadable file fails now, not mid-epoch."""
+        def bad(path):
+            try:
+                with Image.open(path):  # parses the header only
+                    return None
+            except (OSError, ValueError, SyntaxError) as err:
+                return f"{path}: {err}"
+        with ThreadPoolExecutor(workers) as pool:
+            broken = [b for b in pool.map(bad, [p for p, _ in self.samples]) if b]
+        if broken:
+            raise ConfigError(f"{self.where}: {len(broken)} unreadable image(s):\n  "
+                              + '\n  '.join(broken[:10])
+                              + ('\n  ...' if len(broken) > 10 else '')
+                              + "\nRemove or replace them, then start again.")
+
+    def __getitem__(self, index):
+        path, label = self.samples[index]
+        return load_rgb(path), np.array(label, dtype=np.int32)
+
+
+def _preview(names, n=5):
+    return '[' + ', '.join(names[:n]) + (', ...' if len(names) > n else '') + ']'

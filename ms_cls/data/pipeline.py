@@ -1,0 +1,122 @@
+"""mmcls pipeline dicts -> ``mindspore.dataset.vision`` ops (run in the dataset's C++ workers).
+
+Each transform is a small function whose keyword arguments are the mmcls arguments, so a misspelt
+argument is caught by the config checker with a "did you mean". Images enter as HWC RGB uint8
+(decoded by ``CustomDataset``) and leave as CHW float32.
+"""
+import numpy as np
+import mindspore as ms
+from mindspore.dataset import transforms, vision
+
+from ..config import ConfigError, build_from_cfg
+
+INTERPOLATIONS = {
+    'nearest': vision.Inter.NEAREST, 'bilinear': vision.Inter.BILINEAR,
+    'bicubic': vision.Inter.BICUBIC, 'area': vision.Inter.AREA, 'lanczos': vision.Inter.ANTIALIAS,
+}
+BACKENDS = ('cv2', 'pillow')
+
+
+def _inter(interpolation):
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation={interpolation!r}; use one of {sorted(INTERPOLATIONS)}")
+    return INTERPOLATIONS[interpolation]
+
+
+def _hw(size, name):
+    """mmcls sizes: int -> (s, s); (h, w) stays."""
+    if isinstance(size, int):
+        return (size, size)
+    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) for s in size):
+        return tuple(size)
+    raise ValueError(f"{name}={size!r}; use an int or (height, width)")
+
+
+def _backend(backend):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r}; use one of {BACKENDS}")
+
+
+def handled_by_loader(**_):
+    """Loading, tensor conversion and key collection are done by ms_cls itself."""
+    return []
+
+
+def random_resized_crop(size, scale=(0.08, 1.0), ratio=(3. / 4., 4. / 3.), max_attempts=10,
+                        interpolation='bilinear', backend='cv2', efficientnet_style=False):
+    _backend(backend)
+    if efficientnet_style:
+        raise ValueError("efficientnet_style=True is not supported")
+    return [vision.RandomResizedCrop(_hw(size, 'size'), scale=tuple(scale), ratio=tuple(ratio),
+                                     interpolation=_inter(interpolation),
+                                     max_attempts=max_attempts)]
+
+
+def random_flip(flip_prob=0.5, direction='horizontal'):
+    flips = {'horizontal': vision.RandomHorizontalFlip, 'vertical': vision.RandomVerticalFlip}
+    if direction not in flips:
+        raise ValueError(f"direction={direction!r}; use 'horizontal' or 'vertical'")
+    return [flips[direction](prob=flip_prob)]
+
+
+def resize(size, interpolation='bilinear', backend='cv2', adaptive_side='short'):
+    """mmcls Resize: int -> (s, s); (s, -1) -> shorter side s, aspect ratio kept."""
+    _backend(backend)
+    if isinstance(size, (list, tuple)) and len(size) == 2 and size[1] == -1:
+        if adaptive_side != 'short':
+            raise ValueError("only adaptive_side='short' is supported with size=(s, -1)")
+        return [vision.Resize(int(size[0]), interpolation=_inter(interpolation))]
+    return [vision.Resize(_hw(size, 'size'), interpolation=_inter(interpolation))]
+
+
+def center_crop(crop_size, efficientnet_style=False, interpolation='bilinear', backend='cv2'):
+    _backend(backend)
+    if efficientnet_style:
+        raise ValueError("efficientnet_style=True is not supported")
+    return [vision.CenterCrop(_hw(crop_size, 'crop_size'))]
+
+
+def normalize(mean, std, to_rgb=True):
+    """Pixel-scale mean/std as in mmcls. Images are RGB here; to_rgb=False means the model was
+    trained on BGR (mmcv's cv2 loading), so the channels are swapped first."""
+    if len(mean) != 3 or len(std) != 3:
+        raise ValueError("mean and std need 3 values each")
+    ops = [] if to_rgb else [vision.ConvertColor(vision.ConvertMode.COLOR_RGB2BGR)]
+    return ops + [vision.Normalize(mean=list(mean), std=list(std))]
+
+
+TRANSFORMS = {
+    'LoadImageFromFile': handled_by_loader,
+    'ImageToTensor': handled_by_loader,
+    'ToTensor': handled_by_loader,
+    'Collect': handled_by_loader,
+    'RandomResizedCrop': random_resized_crop,
+    'RandomFlip': random_flip,
+    'Resize': resize,
+    'CenterCrop': center_crop,
+    'Normalize': normalize,
+}
+
+
+def build_pipeline(pipeline_cfg, where='pipeline'):
+    """A list of transform dicts -> a list of ops ending in CHW float32."""
+    if not isinstance(pipeline_cfg, (list, tuple)):
+        raise ConfigError(f"{where} must be a list of transform dicts, got {pipeline_cfg!r}.")
+    ops = []
+    for i, step in enumerate(pipeline_cfg):
+        try:
+            ops += build_from_cfg(step, TRANSFORMS, 'transform')
+        except (ValueError, TypeError) as err:
+            if isinstance(err, ConfigError):
+                raise
+            name = step.get('type') if isinstance(step, dict) else step
+            raise ConfigError(f"{where}[{i}] {name}: {err}.") from None
+    if not any(isinstance(op, vision.Normalize) for op in ops):
+        ops.append(transforms.TypeCast(ms.float32))
+    ops.append(vision.HWC2CHW())
+    return ops
+
+
+def apply_pipeline(ops, image):
+    """Run the ops eagerly on one HWC uint8 array (inference on a single image)."""
+    return np.asarray(transforms.Compose(ops)(image), dtype=np.float32)

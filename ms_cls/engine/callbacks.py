@@ -1,0 +1,144 @@
+"""Callbacks for ``Model.fit``: seed-format logging, divergence stop, checkpoints.
+
+Facts these rely on (MindSpore 2.10): in ``fit`` validation runs before ``on_train_epoch_end``
+and fills ``cb_params.eval_results``; ``cur_step_num`` is already incremented in
+``on_train_step_end``, so the lr applied at that step is ``lr_schedule[cur_step_num - 1]``
+(``optimizer.get_lr()`` would give the next one and fails in graph mode at the last step).
+"""
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from mindspore.train import Callback
+
+from .checkpoint import copy_atomic, save_atomic
+from .log import SEPARATOR, format_epoch, format_step, format_val
+
+TOP1, TOP5 = 'accuracy_top-1', 'accuracy_top-5'
+
+
+@dataclass
+class RunState:
+    """What the callbacks share: the last validation result, the best one, a divergence."""
+    epoch: int = 0
+    last_loss: float = float('nan')
+    val: dict = field(default_factory=dict)
+    best_top1: float = -1.0
+    best_epoch: int = 0
+    diverged: str = ''
+
+
+def step_loss(net_outputs):
+    """The loss of a train step; with a loss-scale manager outputs are (loss, overflow, scale)."""
+    loss = net_outputs[0] if isinstance(net_outputs, (tuple, list)) else net_outputs
+    return float(np.asarray(loss.asnumpy()).mean())
+
+
+class TrainMonitor(Callback):
+    """Prints and records step, epoch and validation lines; stops on a NaN/Inf loss."""
+
+    def __init__(self, log, state, lr_schedule, max_epochs, log_interval=100):
+        super().__init__()
+        self.log = log
+        self.state = state
+        self.lr_schedule = lr_schedule
+        self.max_epochs = max_epochs
+        self.log_interval = max(1, int(log_interval))
+        self.losses = []
+
+    def on_train_epoch_begin(self, run_context):
+        self.losses = []
+        self.epoch_start = time.perf_counter()
+        self.train_ms = 0.0
+
+    def on_train_step_begin(self, run_context):
+        self.step_start = time.perf_counter()
+
+    def on_train_step_end(self, run_context):
+        cb = run_context.original_args()
+        step_ms = (time.perf_counter() - self.step_start) * 1000
+        self.train_ms = (time.perf_counter() - self.epoch_start) * 1000
+        loss = step_loss(cb.net_outputs)
+        epoch = cb.cur_epoch_num - 1
+        step = (cb.cur_step_num - 1) % cb.batch_num + 1
+        lr = float(self.lr_schedule[cb.cur_step_num - 1])
+        if not math.isfinite(loss):
+            self.state.diverged = (
+                f"Training stopped: loss is {loss} at epoch {epoch}, step {step} (lr {lr:g}). "
+                "The checkpoints written before this point are kept. Lower optimizer.lr, add "
+                "warmup to lr_config, or check the data and labels.")
+            self.log.info(self.state.diverged)
+            self.log.record(mode='error', epoch=epoch + 1, iter=step, message=self.state.diverged)
+            run_context.request_stop()
+            return
+        self.losses.append(loss)
+        self.state.last_loss = loss
+        if step % self.log_interval == 0 or step == cb.batch_num:
+            mean = float(np.mean(self.losses))
+            self.log.info(format_step(epoch, self.max_epochs, step, cb.batch_num, loss, mean,
+                                      step_ms, lr))
+            self.log.record(mode='train', epoch=epoch + 1, iter=step, lr=lr, loss=loss,
+                            loss_avg=mean, time=step_ms / 1000)
+
+    def on_train_epoch_end(self, run_context):
+        if self.state.diverged:
+            return
+        cb = run_context.original_args()
+        self.state.epoch = cb.cur_epoch_num
+        steps = max(1, len(self.losses))
+        self.log.info(format_epoch(self.train_ms, self.train_ms / steps, float(np.mean(self.losses))))
+        self.log.info(SEPARATOR)
+        self.state.val = {}
+        results = getattr(cb, 'eval_results', None) or {}
+        if 'top_1' not in results:
+            return
+        top1 = float(results['top_1'])
+        top5 = float(results['top_5']) if 'top_5' in results else None
+        self.state.val = {TOP1: top1, **({TOP5: top5} if top5 is not None else {})}
+        self.log.info(format_val(cb.cur_epoch_num, self.max_epochs, self.state.last_loss, top1, top5))
+        self.log.record(mode='val', epoch=cb.cur_epoch_num, iter=cb.batch_num, **self.state.val)
+        if top1 > self.state.best_top1:
+            self.state.best_top1, self.state.best_epoch = top1, cb.cur_epoch_num
+
+
+class CheckpointSaver(Callback):
+    """``epoch_{n}.ckpt`` every ``interval`` epochs and at the last (keeping ``max_keep_ckpts``),
+    ``latest.ckpt`` every epoch, ``best.ckpt`` when validation top-1 improves.
+
+    Runs after TrainMonitor (which fills ``state``). Nothing is written once training diverged,
+    so the last good checkpoints stay as they were.
+    """
+
+    def __init__(self, work_dir, state, classes, max_epochs, interval=1, max_keep_ckpts=-1,
+                 log=None):
+        super().__init__()
+        self.work_dir = work_dir
+        self.state = state
+        self.classes = list(classes)
+        self.max_epochs = max_epochs
+        self.interval = max(1, int(interval))
+        self.max_keep = int(max_keep_ckpts)
+        self.log = log
+        self.kept = []
+
+    def on_train_epoch_end(self, run_context):
+        if self.state.diverged:
+            return
+        cb = run_context.original_args()
+        epoch = cb.cur_epoch_num
+        meta = dict(classes=self.classes, epoch=epoch, **self.state.val)
+        latest = os.path.join(self.work_dir, 'latest.ckpt')
+        save_atomic(cb.train_network, latest, meta)
+        if epoch % self.interval == 0 or epoch == self.max_epochs:
+            path = os.path.join(self.work_dir, f'epoch_{epoch}.ckpt')
+            copy_atomic(latest, path)
+            self.kept.append(path)
+            while 0 < self.max_keep < len(self.kept):
+                os.remove(self.kept.pop(0))
+        if self.state.val and self.state.best_epoch == epoch:
+            copy_atomic(latest, os.path.join(self.work_dir, 'best.ckpt'))
+            if self.log:
+                self.log(f"Saved best.ckpt: accuracy_top-1 {self.state.best_top1:.3f} at "
+                              f"epoch {epoch}")

@@ -1,0 +1,36 @@
+"""``cfg.optimizer`` -> a MindSpore optimizer driven by a per-step lr array."""
+import mindspore as ms
+import mindspore.nn as nn
+
+from ..config import ConfigError, check_keys
+
+OPTIMIZER_KEYS = {
+    'SGD': ('lr', 'momentum', 'weight_decay', 'nesterov', 'dampening'),
+}
+
+
+def build_optimizer(opt_cfg, params, lr_schedule):
+    """SGD with mmcls semantics: weight decay on every parameter, BN and biases included.
+
+    MindSpore's optimizers skip 'gamma'/'beta' for weight decay unless parameters come in a group
+    with its own weight_decay, so they are passed as one such group.
+    """
+    opt_cfg = dict(opt_cfg)
+    name = opt_cfg.pop('type', None)
+    if name not in OPTIMIZER_KEYS:
+        raise ConfigError(f"optimizer.type={name!r} is not supported; use one of "
+                          f"{sorted(OPTIMIZER_KEYS)}.")
+    check_keys(opt_cfg, OPTIMIZER_KEYS[name], f"optimizer (type='{name}')")
+    params = list(params)
+    if not params:
+        raise ConfigError("The model has no trainable parameters.")
+    lr = ms.Tensor(lr_schedule, ms.float32)
+    momentum = float(opt_cfg.get('momentum', 0.0))
+    weight_decay = float(opt_cfg.get('weight_decay', 0.0))
+    nesterov = bool(opt_cfg.get('nesterov', False))
+    dampening = float(opt_cfg.get('dampening', 0.0))
+    group = [{'params': params, 'weight_decay': weight_decay}]
+    if momentum > 0 and dampening == 0:
+        return nn.Momentum(group, learning_rate=lr, momentum=momentum, use_nesterov=nesterov)
+    return nn.SGD(group, learning_rate=lr, momentum=momentum, dampening=dampening,
+                  nesterov=nesterov)

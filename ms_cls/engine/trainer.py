@@ -1,0 +1,168 @@
+"""One training run: config -> datasets -> model -> ``mindspore.train.Model.fit`` -> work dir."""
+import os
+import platform
+import time
+
+import mindspore as ms
+import mindspore.nn as nn
+from mindspore.train import Model
+from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
+
+from .. import __version__
+from ..config import ConfigError, check_keys, warn_near_misses
+from ..data.builder import build_dataloader, build_dataset
+from ..models.builder import build_loss, build_model
+from ..models.weights import load_weights
+from ..runtime import init_context, onednn_note, resolve_amp_level
+from .callbacks import CheckpointSaver, RunState, TrainMonitor
+from .log import RunLog
+from .optimizers import build_optimizer
+from .schedules import build_lr_schedule
+
+SECTION_KEYS = {
+    'runner': ('type', 'max_epochs'),
+    'checkpoint_config': ('interval', 'max_keep_ckpts', 'by_epoch', 'save_last'),
+    'log_config': ('interval', 'hooks'),
+    'evaluation': ('interval', 'metric', 'metric_options', 'save_best'),
+    'optimizer_config': ('grad_clip',),
+}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/Inf; the message says at which step and what to try."""
+
+
+def default_work_dir(cfg):
+    stem = os.path.splitext(os.path.basename(cfg.filename or 'config'))[0]
+    return os.path.join('work_dirs', stem)
+
+
+def check_sections(cfg):
+    """Validate the keys of the plain (type-less) sections before anything slow happens."""
+    for section, keys in SECTION_KEYS.items():
+        if isinstance(cfg.get(section), dict):
+            check_keys(cfg[section], keys, section)
+    runner = cfg.get('runner') or {}
+    if runner.get('type', 'EpochBasedRunner') != 'EpochBasedRunner':
+        raise ConfigError(f"runner.type={runner.get('type')!r}: ms_cls trains by epoch; use "
+                          "'EpochBasedRunner' with max_epochs.")
+    max_epochs = runner.get('max_epochs')
+    if not isinstance(max_epochs, int) or max_epochs < 1:
+        raise ConfigError(f"runner.max_epochs must be a positive int, got {max_epochs!r}.")
+    if (cfg.get('optimizer_config') or {}).get('grad_clip'):
+        raise ConfigError("optimizer_config.grad_clip is not supported yet; set it to None.")
+    if cfg.get('resume_from'):
+        raise ConfigError("resume_from is not supported yet; use load_from to start from a "
+                          "checkpoint's weights.")
+
+
+def _metrics(head, num_classes):
+    metrics = {'top_1': nn.Top1CategoricalAccuracy()}
+    if 5 in head.topk and num_classes >= 5:
+        metrics['top_5'] = nn.TopKCategoricalAccuracy(5)
+    return metrics
+
+
+def _loss_scale_manager(loss_scale, amp_level):
+    """No scaling in fp32 (O0); otherwise 'dynamic', a number, or dict(type=..)."""
+    if amp_level == 'O0' or loss_scale is None:
+        return None
+    if isinstance(loss_scale, dict):
+        kind = loss_scale.get('type', 'dynamic')
+        value = loss_scale.get('init_scale', loss_scale.get('loss_scale', 2 ** 16))
+    else:
+        kind, value = ('dynamic', 2 ** 16) if loss_scale == 'dynamic' else ('fixed', loss_scale)
+    if kind == 'dynamic':
+        return DynamicLossScaleManager(init_loss_scale=float(value))
+    if kind == 'fixed':
+        return FixedLossScaleManager(float(value), drop_overflow_update=False)
+    raise ConfigError(f"loss_scale={loss_scale!r}; use 'dynamic', a number, or "
+                      "dict(type='dynamic'|'fixed', init_scale=...).")
+
+
+def train(cfg, work_dir=None):
+    """Train as the config says; returns a summary dict (best top-1, its epoch, paths)."""
+    check_sections(cfg)
+    work_dir = work_dir or cfg.get('work_dir') or default_work_dir(cfg)
+    os.makedirs(work_dir, exist_ok=True)
+    cfg.work_dir = work_dir
+    log = RunLog(work_dir)
+    try:
+        return _train(cfg, work_dir, log)
+    finally:
+        log.close()
+
+
+def _train(cfg, work_dir, log):
+    for miss in warn_near_misses(cfg):
+        log.info(f"WARNING: {miss}")
+    device = init_context(cfg.get('device_target', 'auto'), cfg.get('mode', 'graph'),
+                          cfg.get('seed'))
+    amp_level = resolve_amp_level(cfg.get('amp_level', 'auto'), device)
+    if device == 'CPU' and onednn_note():
+        log.info(onednn_note())
+    log.info(f"ms_cls {__version__}, MindSpore {ms.__version__}, device {device}, "
+             f"mode {cfg.get('mode', 'graph')}, amp_level {amp_level}, config {cfg.filename}, "
+             f"work_dir {work_dir}")
+
+    data_cfg = cfg.data
+    train_set = build_dataset(data_cfg, 'train')
+    classes = train_set.classes
+    val_set = build_dataset(data_cfg, 'val', classes) if data_cfg.get('val') else None
+    for dataset in filter(None, (train_set, val_set)):
+        dataset.check_readable()
+    log.info(f"train: {len(train_set)} images in {len(classes)} classes from "
+             f"{train_set.data_prefix}" + (f"; val: {len(val_set)} images from "
+                                            f"{val_set.data_prefix}" if val_set else ''))
+
+    net = build_model(cfg.model, classes)
+    if cfg.get('load_from'):
+        load_weights(net, cfg.load_from, log=log.info)
+    cfg.dump(os.path.join(work_dir, os.path.basename(cfg.filename or 'config.py')))
+    with open(os.path.join(work_dir, 'classes.txt'), 'w', encoding='utf-8') as f:
+        f.write('\n'.join(classes) + '\n')
+
+    batch = data_cfg.samples_per_gpu
+    workers = data_cfg.get('workers_per_gpu', 2)
+    train_loader = build_dataloader(train_set, batch, workers, shuffle=True, drop_last=True,
+                                    where='data.train')
+    val_loader = build_dataloader(val_set, batch, workers, where='data.val') if val_set else None
+
+    max_epochs = cfg.runner.max_epochs
+    steps_per_epoch = train_loader.get_dataset_size()
+    if 'lr' not in cfg.optimizer:
+        raise ConfigError("optimizer.lr is not set.")
+    lr_schedule = build_lr_schedule(cfg.get('lr_config'), cfg.optimizer.lr, max_epochs,
+                                    steps_per_epoch)
+    optimizer = build_optimizer(cfg.optimizer, net.trainable_params(), lr_schedule)
+    loss_fn = build_loss(cfg.model)
+    model = Model(net, loss_fn=loss_fn, optimizer=optimizer,
+                  metrics=_metrics(net.head, len(classes)), amp_level=amp_level,
+                  loss_scale_manager=_loss_scale_manager(cfg.get('loss_scale', 'dynamic'),
+                                                         amp_level))
+
+    state = RunState()
+    ckpt_cfg = cfg.get('checkpoint_config') or {}
+    callbacks = [
+        TrainMonitor(log, state, lr_schedule, max_epochs,
+                     (cfg.get('log_config') or {}).get('interval', 100)),
+        CheckpointSaver(work_dir, state, classes, max_epochs, ckpt_cfg.get('interval', 1),
+                        ckpt_cfg.get('max_keep_ckpts', -1), log=log.info),
+    ]
+    log.record(mode='meta', ms_cls=__version__, mindspore=ms.__version__, device=device,
+               amp_level=amp_level, config=cfg.filename, seed=cfg.get('seed'),
+               python=platform.python_version(), classes=len(classes), max_epochs=max_epochs,
+               steps_per_epoch=steps_per_epoch, samples_per_gpu=batch)
+    start = time.time()
+    model.fit(max_epochs, train_loader, valid_dataset=val_loader,
+              valid_frequency=(cfg.get('evaluation') or {}).get('interval', 1),
+              callbacks=callbacks, dataset_sink_mode=False)
+    if state.diverged:
+        raise TrainingDiverged(state.diverged)
+    summary = dict(work_dir=work_dir, epochs=state.epoch, best_top1=state.best_top1,
+                   best_epoch=state.best_epoch, minutes=(time.time() - start) / 60)
+    if state.best_epoch:
+        log.info(f"Done in {summary['minutes']:.1f} min: best accuracy_top-1 "
+                 f"{state.best_top1:.3f} at epoch {state.best_epoch} "
+                 f"({os.path.join(work_dir, 'best.ckpt')})")
+    return summary

@@ -1,0 +1,52 @@
+"""Config dict -> network cells. Plain name -> class tables; no registry framework."""
+from ..config import ConfigError, build_from_cfg, check_keys
+from .classifier import GlobalAveragePooling, ImageClassifier, LinearClsHead
+from .losses import CrossEntropyLoss
+from .resnet import ResNet
+
+BACKBONES = {'ResNet': ResNet}
+NECKS = {'GlobalAveragePooling': GlobalAveragePooling}
+HEADS = {'LinearClsHead': LinearClsHead}
+LOSSES = {'CrossEntropyLoss': CrossEntropyLoss}
+CLASSIFIER_KEYS = ('type', 'backbone', 'neck', 'head', 'pretrained', 'init_cfg', 'train_cfg')
+
+
+def _build(cfg, table, what):
+    try:
+        return build_from_cfg(cfg, table, what)
+    except (ValueError, TypeError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"{what} ({cfg.where() if hasattr(cfg, 'where') else what}): {err}") \
+            from None
+
+
+def build_model(model_cfg, classes=None):
+    """Build an ImageClassifier from ``cfg.model``; ``classes`` names the outputs."""
+    if not isinstance(model_cfg, dict):
+        raise ConfigError(f"'model' must be a dict, got {model_cfg!r}.")
+    check_keys(model_cfg, CLASSIFIER_KEYS, 'model')
+    if model_cfg.get('type', 'ImageClassifier') != 'ImageClassifier':
+        raise ConfigError(f"Unknown model type {model_cfg.get('type')!r}: "
+                          "ms_cls builds 'ImageClassifier'.")
+    if model_cfg.get('pretrained'):
+        raise ConfigError("model.pretrained is not read by ms_cls (nothing is downloaded): put the "
+                          "local .ckpt path in load_from instead.")
+    for part in ('backbone', 'head'):
+        if part not in model_cfg:
+            raise ConfigError(f"model.{part} is missing from the config.")
+    backbone = _build(model_cfg['backbone'], BACKBONES, 'backbone')
+    neck = _build(model_cfg.get('neck') or dict(type='GlobalAveragePooling'), NECKS, 'neck')
+    head = _build(model_cfg['head'], HEADS, 'head')
+    if classes is not None and len(classes) != head.num_classes:
+        where = model_cfg['head'].where('num_classes') if hasattr(model_cfg['head'], 'where') \
+            else 'model.head.num_classes'
+        raise ConfigError(f"{where} is {head.num_classes} but the dataset has {len(classes)} "
+                          f"classes; set model.head.num_classes={len(classes)}.")
+    return ImageClassifier(backbone, neck, head, classes)
+
+
+def build_loss(model_cfg):
+    """The training loss named by ``model.head.loss`` (default: CrossEntropyLoss)."""
+    loss_cfg = model_cfg['head'].get('loss') or dict(type='CrossEntropyLoss')
+    return _build(loss_cfg, LOSSES, 'loss')

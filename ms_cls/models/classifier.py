@@ -1,0 +1,56 @@
+"""ImageClassifier = backbone -> neck -> head, with MindCV's flat parameter names.
+
+The classifier is built with ``auto_prefix=False`` so that its children do not add 'backbone.' or
+'head.' to parameter names: a ResNet-50 here has exactly the names of MindCV's resnet50
+(``conv1.weight`` ... ``classifier.weight``), and MindCV checkpoints load as they are.
+"""
+import mindspore.nn as nn
+import mindspore.ops as ops
+
+
+class GlobalAveragePooling(nn.Cell):
+    """(N, C, H, W) -> (N, C)."""
+
+    def __init__(self, dim=2):
+        super().__init__()
+        if dim != 2:
+            raise ValueError(f"GlobalAveragePooling supports dim=2 only, got dim={dim!r}.")
+
+    def construct(self, x):
+        return ops.mean(x, axis=(2, 3))
+
+
+class LinearClsHead(nn.Cell):
+    """One Dense layer named ``classifier`` (MindCV's name). ``loss`` is built by the model
+    builder and handed to ``mindspore.train.Model``; ``topk`` picks the validation metrics."""
+
+    def __init__(self, num_classes, in_channels, loss=None, topk=(1, 5), init_cfg=None,
+                 cal_acc=False):
+        super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"head num_classes must be a positive int, got {num_classes!r}.")
+        self.num_classes = num_classes
+        self.loss_cfg = loss or dict(type='CrossEntropyLoss', loss_weight=1.0)
+        self.topk = (topk,) if isinstance(topk, int) else tuple(topk)
+        self.classifier = nn.Dense(in_channels, num_classes)
+
+    def construct(self, x):
+        return self.classifier(x)
+
+
+class ImageClassifier(nn.Cell):
+    """Images (N, 3, H, W) float32 -> logits (N, num_classes).
+
+    ``classes`` (names, index = label) travel with the model: they are saved in checkpoints and
+    used by inference to name predictions.
+    """
+
+    def __init__(self, backbone, neck, head, classes=None):
+        super().__init__(auto_prefix=False)
+        self.backbone = backbone
+        self.neck = neck
+        self.head = head
+        self.classes = list(classes) if classes is not None else None
+
+    def construct(self, x):
+        return self.head(self.neck(self.backbone(x)))

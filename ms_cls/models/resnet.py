@@ -1,0 +1,131 @@
+"""ResNet-18/34/50/101/152 (torchvision style: stride on the 3x3 conv of a bottleneck).
+
+Attribute names follow MindCV's ``resnet.py`` so that the parameter names of this backbone
+(``conv1.weight``, ``layer1.0.bn1.gamma``, ``layer2.0.down_sample.0.weight``...) equal those of
+MindCV's published checkpoints and those checkpoints load without renaming.
+"""
+import mindspore.nn as nn
+from mindspore.common.initializer import HeNormal, initializer
+
+from ..config import ConfigError
+
+
+def conv3x3(in_channels, out_channels, stride=1):
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, pad_mode='pad', padding=1,
+                     weight_init=HeNormal(mode='fan_out', nonlinearity='relu'))
+
+
+def conv1x1(in_channels, out_channels, stride=1):
+    return nn.Conv2d(in_channels, out_channels, 1, stride=stride,
+                     weight_init=HeNormal(mode='fan_out', nonlinearity='relu'))
+
+
+class BasicBlock(nn.Cell):
+    expansion = 1
+
+    def __init__(self, in_channels, channels, stride=1, down_sample=None):
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, channels, stride)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = conv3x3(channels, channels)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU()
+        self.down_sample = down_sample
+
+    def construct(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.down_sample is not None:
+            identity = self.down_sample(x)
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Cell):
+    expansion = 4
+
+    def __init__(self, in_channels, channels, stride=1, down_sample=None):
+        super().__init__()
+        out_channels = channels * self.expansion
+        self.conv1 = conv1x1(in_channels, channels)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = conv3x3(channels, channels, stride)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.conv3 = conv1x1(channels, out_channels)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+        self.down_sample = down_sample
+
+    def construct(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.down_sample is not None:
+            identity = self.down_sample(x)
+        return self.relu(out + identity)
+
+
+class ResNet(nn.Cell):
+    """ResNet backbone: returns the last stage's feature map (N, C, H/32, W/32).
+
+    Config arguments use mmcls names. Only the settings that this implementation really has are
+    accepted: ``num_stages=4``, ``out_indices=(3,)`` (or ``-1``), ``style='pytorch'``; anything else
+    is a config error rather than a silently different network.
+    """
+
+    arch_settings = {
+        18: (BasicBlock, (2, 2, 2, 2)),
+        34: (BasicBlock, (3, 4, 6, 3)),
+        50: (Bottleneck, (3, 4, 6, 3)),
+        101: (Bottleneck, (3, 4, 23, 3)),
+        152: (Bottleneck, (3, 8, 36, 3)),
+    }
+
+    def __init__(self, depth, in_channels=3, num_stages=4, out_indices=(3,), style='pytorch',
+                 zero_init_residual=False):
+        super().__init__()
+        if depth not in self.arch_settings:
+            raise ConfigError(f"ResNet depth={depth!r} is not supported; use one of "
+                              f"{sorted(self.arch_settings)}.")
+        if num_stages != 4 or tuple(out_indices) not in ((3,), (-1,)) or style != 'pytorch':
+            raise ConfigError(
+                "ResNet supports num_stages=4, out_indices=(3,), style='pytorch' only (got "
+                f"num_stages={num_stages!r}, out_indices={out_indices!r}, style={style!r}).")
+        block, layers = self.arch_settings[depth]
+        self.depth = depth
+        self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, pad_mode='pad', padding=3,
+                               weight_init=HeNormal(mode='fan_out', nonlinearity='relu'))
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU()
+        self.max_pool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode='pad', padding=1)
+        self._in_channels = 64
+        self.layer1 = self._make_layer(block, 64, layers[0], 1)
+        self.layer2 = self._make_layer(block, 128, layers[1], 2)
+        self.layer3 = self._make_layer(block, 256, layers[2], 2)
+        self.layer4 = self._make_layer(block, 512, layers[3], 2)
+        self.num_features = 512 * block.expansion
+        if zero_init_residual:
+            last_bn = 'bn3' if block is Bottleneck else 'bn2'
+            for name, cell in self.cells_and_names():
+                if name.endswith(last_bn):
+                    cell.gamma.set_data(initializer('zeros', cell.gamma.shape, cell.gamma.dtype))
+
+    def _make_layer(self, block, channels, num_blocks, stride):
+        down_sample = None
+        out_channels = channels * block.expansion
+        if stride != 1 or self._in_channels != out_channels:
+            down_sample = nn.SequentialCell([conv1x1(self._in_channels, out_channels, stride),
+                                             nn.BatchNorm2d(out_channels)])
+        blocks = [block(self._in_channels, channels, stride, down_sample)]
+        self._in_channels = out_channels
+        blocks += [block(out_channels, channels) for _ in range(1, num_blocks)]
+        return nn.SequentialCell(blocks)
+
+    def construct(self, x):
+        x = self.max_pool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        return self.layer4(x)
+

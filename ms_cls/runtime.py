@@ -1,0 +1,71 @@
+"""Process-wide MindSpore setup: quiet logs, a fast oneDNN path on CPU, device and mode choice.
+
+``prepare_environment`` must run before MindSpore is imported (``ms_cls/__init__.py`` calls it),
+because GLOG_v and ONEDNN_MAX_CPU_ISA are read once, at import or at the first convolution.
+"""
+import os
+
+from .config import ConfigError
+
+#: Set by prepare_environment() when ms_cls chose ONEDNN_MAX_CPU_ISA itself (reported once on CPU).
+_ONEDNN_SET_BY_US = False
+
+ONEDNN_NOTE = ("ONEDNN_MAX_CPU_ISA=AVX2 set by ms_cls: oneDNN's default path for 3x3 convolutions "
+               "ran 60-100x slower on AVX-512/AMX CPUs. Export ONEDNN_MAX_CPU_ISA yourself "
+               "(e.g. =ALL) to override.")
+
+
+def prepare_environment():
+    """Defaults a user can override by exporting the variable first."""
+    global _ONEDNN_SET_BY_US
+    os.environ.setdefault('GLOG_v', '3')             # MindSpore C++ logs: errors only
+    os.environ.setdefault('GLOG_logtostderr', '1')
+    os.environ.setdefault('MS_SUBMODULE_LOG_v', '{ME:3}')
+    if 'ONEDNN_MAX_CPU_ISA' not in os.environ:
+        os.environ['ONEDNN_MAX_CPU_ISA'] = 'AVX2'
+        _ONEDNN_SET_BY_US = True
+
+
+def onednn_note():
+    """The one log line to print when training on CPU with the ISA chosen by ms_cls, else None."""
+    return ONEDNN_NOTE if _ONEDNN_SET_BY_US else None
+
+
+def available_device():
+    """Ascend > GPU > CPU, whichever this MindSpore build can use."""
+    import mindspore as ms
+    for target in ('Ascend', 'GPU'):
+        try:
+            if ms.hal.is_available(target):
+                return target
+        except (RuntimeError, ValueError):
+            continue
+    return 'CPU'
+
+
+def init_context(device_target='auto', mode='graph', seed=None):
+    """Select device and execution mode; returns the device target actually used."""
+    import mindspore as ms
+    modes = {'graph': ms.GRAPH_MODE, 'pynative': ms.PYNATIVE_MODE}
+    if mode not in modes:
+        raise ConfigError(f"mode={mode!r} is not valid; use 'graph' or 'pynative'.")
+    targets = ('auto', 'Ascend', 'GPU', 'CPU')
+    if device_target not in targets:
+        raise ConfigError(f"device_target={device_target!r} is not valid; use one of {targets}.")
+    target = available_device() if device_target == 'auto' else device_target
+    ms.set_context(mode=modes[mode])
+    ms.set_device(target)
+    if seed is not None:
+        ms.set_seed(seed)
+        ms.dataset.config.set_seed(seed)
+    return target
+
+
+def resolve_amp_level(amp_level, device_target):
+    """'auto' = O2 on Ascend/GPU; O0 on CPU, where mixed precision runs slower than fp32."""
+    valid = ('auto', 'O0', 'O1', 'O2', 'O3')
+    if amp_level not in valid:
+        raise ConfigError(f"amp_level={amp_level!r} is not valid; use one of {valid}.")
+    if amp_level == 'auto':
+        return 'O0' if device_target == 'CPU' else 'O2'
+    return amp_level

@@ -1,0 +1,33 @@
+"""Train a classifier from a config file: python scripts/train.py CONFIG [--work-dir DIR] ..."""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ms_cls.cli import config_from_args, run_cli  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('config', help='config file, e.g. configs/resnet/resnet18_1xb64_demo-32px.py')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--load-from', help='checkpoint whose weights start the run')
+    parser.add_argument('--device-target', choices=['auto', 'Ascend', 'GPU', 'CPU'])
+    parser.add_argument('--seed', type=int)
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='override config keys, e.g. runner.max_epochs=3 '
+                        'data.samples_per_gpu=32 data.train.pipeline.1.flip_prob=0.0')
+    args = parser.parse_args()
+
+    def run():
+        from ms_cls.engine.trainer import train
+        cfg = config_from_args(args.config, args.cfg_options, load_from=args.load_from,
+                               device_target=args.device_target, seed=args.seed)
+        train(cfg, args.work_dir)
+    return run_cli(run)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
