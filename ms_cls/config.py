@@ -330,6 +330,12 @@ def _format(value, indent):
     return text
 
 
+def subset(cfg, drop=()):
+    """A copy of ``cfg`` without the ``drop`` keys that still knows where each key was set."""
+    return ConfigDict({k: v for k, v in cfg.items() if k not in drop},
+                      path=getattr(cfg, 'path', ''), sources=getattr(cfg, '_sources', {}))
+
+
 def check_keys(cfg, allowed, what):
     """Raise ConfigError for a key of ``cfg`` that is not in ``allowed``, naming its file."""
     allowed = list(allowed)
@@ -351,8 +357,7 @@ def build_from_cfg(cfg, classes, what, **extra):
         raise ConfigError(f"Unknown {what} type '{name}' in {where}.{did_you_mean(name, classes)}"
                           f" Known types: {', '.join(sorted(classes))}.")
     factory = classes[name]
-    args = ConfigDict({k: v for k, v in cfg.items() if k != 'type'},
-                      path=getattr(cfg, 'path', what), sources=getattr(cfg, '_sources', {}))
+    args = subset(cfg, ('type',))
     params = inspect.signature(factory).parameters
     if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
         check_keys(args, [p for p in params if p not in extra], f"{what} '{name}'")

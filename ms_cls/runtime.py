@@ -54,7 +54,15 @@ def init_context(device_target='auto', mode='graph', seed=None):
         raise ConfigError(f"device_target={device_target!r} is not valid; use one of {targets}.")
     target = available_device() if device_target == 'auto' else device_target
     ms.set_context(mode=modes[mode])
-    ms.set_device(target)
+    try:
+        ms.set_device(target)
+    except RuntimeError:
+        # the runtime is already up in this process (an earlier run or computation)
+        current = ms.get_context('device_target')
+        if current != target:
+            raise ConfigError(f"MindSpore already runs on {current} in this process; "
+                              f"device_target={target!r} must be chosen before the first "
+                              "computation.") from None
     if seed is not None:
         ms.set_seed(seed)
         ms.dataset.config.set_seed(seed)

@@ -2,7 +2,7 @@
 import mindspore as ms
 import mindspore.nn as nn
 
-from ..config import ConfigError, check_keys
+from ..config import ConfigError, check_keys, subset
 
 OPTIMIZER_KEYS = {
     'SGD': ('lr', 'momentum', 'weight_decay', 'nesterov', 'dampening'),
@@ -15,8 +15,8 @@ def build_optimizer(opt_cfg, params, lr_schedule):
     MindSpore's optimizers skip 'gamma'/'beta' for weight decay unless parameters come in a group
     with its own weight_decay, so they are passed as one such group.
     """
-    opt_cfg = dict(opt_cfg)
-    name = opt_cfg.pop('type', None)
+    name = opt_cfg.get('type')
+    opt_cfg = subset(opt_cfg, ('type',))
     if name not in OPTIMIZER_KEYS:
         raise ConfigError(f"optimizer.type={name!r} is not supported; use one of "
                           f"{sorted(OPTIMIZER_KEYS)}.")

@@ -5,7 +5,7 @@ compiled graph; callbacks read the value actually applied from the same array.
 """
 import numpy as np
 
-from ..config import ConfigError, check_keys
+from ..config import ConfigError, check_keys, subset
 
 WARMUP_KEYS = ('warmup', 'warmup_iters', 'warmup_ratio', 'warmup_by_epoch')
 POLICY_KEYS = {
@@ -41,7 +41,7 @@ def warmup_factor(warmup, cur_iter, warmup_iters, warmup_ratio):
 
 def build_lr_schedule(lr_config, base_lr, max_epochs, steps_per_epoch):
     """lr_config dict -> float32 array of length max_epochs * steps_per_epoch."""
-    lr_config = dict(lr_config or dict(policy='fixed'))
+    lr_config = subset(lr_config or dict(policy='fixed'))
     policy = lr_config.pop('policy', None)
     if policy not in POLICY_KEYS:
         raise ConfigError(f"lr_config.policy={policy!r} is not supported; use one of "

@@ -49,6 +49,10 @@ def check_sections(cfg):
     max_epochs = runner.get('max_epochs')
     if not isinstance(max_epochs, int) or max_epochs < 1:
         raise ConfigError(f"runner.max_epochs must be a positive int, got {max_epochs!r}.")
+    metric = (cfg.get('evaluation') or {}).get('metric', 'accuracy')
+    if metric not in ('accuracy', ['accuracy'], ('accuracy',)):
+        raise ConfigError(f"evaluation.metric={metric!r}: validation during training reports "
+                          "'accuracy' (top-1, and top-5 with 5+ classes).")
     if (cfg.get('optimizer_config') or {}).get('grad_clip'):
         raise ConfigError("optimizer_config.grad_clip is not supported yet; set it to None.")
     if cfg.get('resume_from'):

@@ -1,0 +1,31 @@
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import ms_cls  # noqa: E402,F401  (sets GLOG_v / ONEDNN_MAX_CPU_ISA before MindSpore loads)
+from ms_cls.data.demo import make_demo_data  # noqa: E402
+
+DEMO_CONFIG = os.path.join(ROOT, 'configs', 'resnet', 'resnet18_1xb64_demo-32px.py')
+
+
+@pytest.fixture(scope='session')
+def tiny_demo(tmp_path_factory):
+    """The demo set, shrunk: 10 classes x (8 train, 3 val, 2 test) images of 40px."""
+    root = str(tmp_path_factory.mktemp('data') / 'demo')
+    make_demo_data(root, size=40, per_class={'train': 8, 'val': 3, 'test': 2}, seed=1)
+    return root
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write('name.py', text) -> path of a file under tmp_path (folders made as needed)."""
+    def _write(name, text):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return str(path)
+    return _write

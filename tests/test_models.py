@@ -1,0 +1,95 @@
+import numpy as np
+import mindspore as ms
+import pytest
+
+from ms_cls.config import Config, ConfigError
+from ms_cls.models.builder import build_loss, build_model
+from ms_cls.models.weights import load_weights
+
+from conftest import DEMO_CONFIG
+
+BN = ('gamma', 'beta', 'moving_mean', 'moving_variance')
+
+
+def mindcv_resnet50_names():
+    """Parameter names of MindCV's resnet50 (mindcv/models/resnet.py), spelled out."""
+    names = ['conv1.weight'] + [f'bn1.{p}' for p in BN]
+    for stage, blocks in enumerate((3, 4, 6, 3), start=1):
+        for i in range(blocks):
+            for j in (1, 2, 3):
+                names.append(f'layer{stage}.{i}.conv{j}.weight')
+                names += [f'layer{stage}.{i}.bn{j}.{p}' for p in BN]
+        names.append(f'layer{stage}.0.down_sample.0.weight')
+        names += [f'layer{stage}.0.down_sample.1.{p}' for p in BN]
+    return names + ['classifier.weight', 'classifier.bias']
+
+
+def model_cfg(depth, num_classes=10):
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.merge_from_dict({'model.backbone.depth': depth, 'model.head.num_classes': num_classes,
+                         'model.head.in_channels': 512 if depth < 50 else 2048})
+    return cfg.model
+
+
+def test_resnet50_parameter_names_equal_mindcv():
+    net = build_model(model_cfg(50, 1000))
+    names = [p.name for p in net.get_parameters()]
+    assert sorted(names) == sorted(mindcv_resnet50_names())
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize('depth, params', [(18, 11_181_642), (50, 23_528_522)])
+def test_output_shapes_and_sizes(depth, params):
+    net = build_model(model_cfg(depth))
+    net.set_train(False)
+    out = net(ms.Tensor(np.random.rand(2, 3, 64, 64).astype(np.float32)))
+    assert out.shape == (2, 10)
+    assert sum(p.size for p in net.trainable_params()) == params
+
+
+def test_num_classes_must_match_dataset():
+    with pytest.raises(ConfigError, match=r'num_classes.* is 10 but the dataset has 3'):
+        build_model(model_cfg(18), classes=['a', 'b', 'c'])
+
+
+def test_unsupported_resnet_settings_are_errors():
+    cfg = model_cfg(18)
+    cfg.backbone.depth = 20
+    with pytest.raises(ConfigError, match='depth=20'):
+        build_model(cfg)
+    cfg.backbone.depth = 18
+    cfg.backbone.out_indices = (0, 1, 2, 3)
+    with pytest.raises(ConfigError, match='out_indices'):
+        build_model(cfg)
+
+
+def test_loss_is_weighted_cross_entropy():
+    cfg = model_cfg(18)
+    cfg.head.loss = dict(type='CrossEntropyLoss', loss_weight=2.0)
+    loss = build_loss(cfg)
+    logits = ms.Tensor(np.array([[2.0, 0.0, 0.0]], np.float32))
+    expected = 2.0 * -np.log(np.exp(2) / (np.exp(2) + 2))
+    assert float(loss(logits, ms.Tensor(np.array([0], np.int32))).asnumpy()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_load_from_drops_a_differently_shaped_head_and_reports(tmp_path):
+    src = build_model(model_cfg(18, num_classes=7))
+    path = str(tmp_path / 'src.ckpt')
+    ms.save_checkpoint(src, path)
+    dst = build_model(model_cfg(18, num_classes=10))
+    lines = []
+    load_weights(dst, path, log=lines.append)
+    assert 'dropped head' in lines[0] and 'classifier.weight' in lines[0]
+    assert lines[0].startswith('Loaded 100/102 parameters') and 'missing' not in lines[0]
+    np.testing.assert_array_equal(dst.parameters_dict()['conv1.weight'].asnumpy(),
+                                  src.parameters_dict()['conv1.weight'].asnumpy())
+
+
+def test_load_from_wrong_backbone_is_explained(tmp_path):
+    src = build_model(model_cfg(50))
+    path = str(tmp_path / 'r50.ckpt')
+    ms.save_checkpoint(src, path)
+    with pytest.raises(ConfigError, match="'bn1.gamma'.*|'layer1.0.conv1.weight' has shape"):
+        load_weights(build_model(model_cfg(18)), path, log=lambda *_: None)
+    with pytest.raises(ConfigError, match='Checkpoint not found'):
+        load_weights(build_model(model_cfg(18)), str(tmp_path / 'none.ckpt'))
