@@ -93,3 +93,18 @@ def test_load_from_wrong_backbone_is_explained(tmp_path):
         load_weights(build_model(model_cfg(18)), path, log=lambda *_: None)
     with pytest.raises(ConfigError, match='Checkpoint not found'):
         load_weights(build_model(model_cfg(18)), str(tmp_path / 'none.ckpt'))
+
+
+def test_loss_scaling_choices():
+    from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
+    from ms_cls.engine.trainer import loss_scaling
+    assert loss_scaling('dynamic', 'O0', 'GPU') == (None, 1.0, None)
+    manager, opt_scale, note = loss_scaling('dynamic', 'O2', 'GPU')
+    assert isinstance(manager, DynamicLossScaleManager) and opt_scale == 1.0 and note is None
+    manager, opt_scale, note = loss_scaling('dynamic', 'O2', 'CPU')
+    assert isinstance(manager, FixedLossScaleManager) and not manager.get_drop_overflow_update()
+    assert opt_scale == manager.get_loss_scale() == 1024 and 'fixed' in note
+    manager, opt_scale, _ = loss_scaling(dict(type='fixed', init_scale=128), 'O2', 'GPU')
+    assert opt_scale == manager.get_loss_scale() == 128
+    with pytest.raises(ConfigError, match="loss_scale='big'"):
+        loss_scaling('big', 'O2', 'GPU')

@@ -148,3 +148,17 @@ def test_run_train_sh_makes_demo_data_and_trains(tmp_path):
     assert 'Epoch: [  1 /   1], Train Loss: [' in res.stdout
     assert os.path.isfile(tmp_path / 'wd' / 'best.ckpt')
     assert set(os.listdir(tmp_path)) == {'data', 'wd'}   # nothing else dumped into the cwd
+
+
+def test_mixed_precision_on_cpu_uses_a_fixed_scale_the_optimizer_divides_out(trained, tiny_demo,
+                                                                             tmp_path):
+    """O2 on CPU: 'dynamic' becomes a fixed scale; the loss must track the fp32 run (a scale
+    left in the gradients makes it explode to hundreds)."""
+    _, fp32_dir, _ = trained
+    train(tiny_cfg(tiny_demo, **{'amp_level': 'O2', 'runner.max_epochs': 1}), str(tmp_path))
+    lines, records = read_logs(str(tmp_path))
+    assert any('fixed scale of 1024' in l for l in lines)
+    fp16 = [r['loss'] for r in records if r['mode'] == 'train']
+    fp32 = [r['loss'] for r in read_logs(fp32_dir)[1] if r['mode'] == 'train'][:len(fp16)]
+    assert abs(fp16[0] - fp32[0]) < 0.05, (fp16, fp32)     # step 2: same data, same init
+    assert max(fp16) < 10, fp16

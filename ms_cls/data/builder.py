@@ -27,15 +27,19 @@ def build_dataset(data_cfg, split, classes=None):
 
 
 def build_dataloader(dataset, samples_per_gpu, workers_per_gpu=2, shuffle=False,
-                     drop_last=False, where='data'):
-    """Source (Pillow decode in threads) -> vision ops in C++ workers -> batch."""
+                     drop_last=False, where='data', ops=None):
+    """Source (Pillow decode in threads) -> vision ops in C++ workers -> batch.
+
+    ``ops``: the dataset's pipeline already built by ``build_pipeline`` (built here if None).
+    """
     if not isinstance(samples_per_gpu, int) or samples_per_gpu < 1:
         raise ConfigError(f"data.samples_per_gpu must be a positive int, got {samples_per_gpu!r}.")
     if drop_last and len(dataset) < samples_per_gpu:
         raise ConfigError(f"{where} has {len(dataset)} images, fewer than one batch "
                           f"(data.samples_per_gpu={samples_per_gpu}); lower samples_per_gpu.")
     workers = max(1, int(workers_per_gpu))
-    ops = build_pipeline(dataset.pipeline, f'{where}.pipeline')
+    if ops is None:
+        ops = build_pipeline(dataset.pipeline, f'{where}.pipeline')
     loader = ds.GeneratorDataset(dataset, column_names=['image', 'label'], shuffle=shuffle,
                                  num_parallel_workers=workers, python_multiprocessing=False)
     loader = loader.map(operations=ops, input_columns='image', num_parallel_workers=workers)

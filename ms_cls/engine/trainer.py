@@ -11,12 +11,13 @@ from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
 from .. import __version__
 from ..config import ConfigError, check_keys, warn_near_misses
 from ..data.builder import build_dataloader, build_dataset
-from ..models.builder import build_loss, build_model
+from ..data.pipeline import build_pipeline
+from ..models.builder import attach_classes, build_loss, build_model
 from ..models.weights import load_weights
 from ..runtime import init_context, onednn_note, resolve_amp_level
 from .callbacks import CheckpointSaver, RunState, TrainMonitor
 from .log import RunLog
-from .optimizers import build_optimizer
+from .optimizers import build_optimizer, optimizer_args
 from .schedules import build_lr_schedule
 
 SECTION_KEYS = {
@@ -67,21 +68,35 @@ def _metrics(head, num_classes):
     return metrics
 
 
-def _loss_scale_manager(loss_scale, amp_level):
-    """No scaling in fp32 (O0); otherwise 'dynamic', a number, or dict(type=..)."""
+def loss_scaling(loss_scale, amp_level, device):
+    """-> (loss-scale manager or None, the optimizer's loss_scale, a note for the log or None).
+
+    No scaling in fp32 (O0). Otherwise 'dynamic', a number, or dict(type=.., init_scale=..).
+    A fixed scale without overflow checks needs the optimizer to divide the gradients by the same
+    number; CPU supports only that kind, so 'dynamic' becomes fixed there (and the log says so).
+    """
     if amp_level == 'O0' or loss_scale is None:
-        return None
+        return None, 1.0, None
     if isinstance(loss_scale, dict):
         kind = loss_scale.get('type', 'dynamic')
-        value = loss_scale.get('init_scale', loss_scale.get('loss_scale', 2 ** 16))
+        value = loss_scale.get('init_scale', loss_scale.get('loss_scale', 2 ** 10))
+    elif loss_scale == 'dynamic':
+        kind, value = 'dynamic', 2 ** 16
+    elif isinstance(loss_scale, (int, float)) and loss_scale > 0:
+        kind, value = 'fixed', loss_scale
     else:
-        kind, value = ('dynamic', 2 ** 16) if loss_scale == 'dynamic' else ('fixed', loss_scale)
+        kind, value = None, None
+    if kind not in ('dynamic', 'fixed'):
+        raise ConfigError(f"loss_scale={loss_scale!r}; use 'dynamic', a positive number, or "
+                          "dict(type='dynamic'|'fixed', init_scale=...).")
+    if kind == 'dynamic' and device != 'CPU':
+        return DynamicLossScaleManager(init_loss_scale=float(value)), 1.0, None
+    note = None
     if kind == 'dynamic':
-        return DynamicLossScaleManager(init_loss_scale=float(value))
-    if kind == 'fixed':
-        return FixedLossScaleManager(float(value), drop_overflow_update=False)
-    raise ConfigError(f"loss_scale={loss_scale!r}; use 'dynamic', a number, or "
-                      "dict(type='dynamic'|'fixed', init_scale=...).")
+        value = 2 ** 10
+        note = (f"loss_scale: MindSpore supports only a fixed loss scale on CPU; using a fixed "
+                f"scale of {value} instead of 'dynamic'.")
+    return FixedLossScaleManager(float(value), drop_overflow_update=False), float(value), note
 
 
 def train(cfg, work_dir=None):
@@ -109,7 +124,16 @@ def _train(cfg, work_dir, log):
              f"mode {cfg.get('mode', 'graph')}, amp_level {amp_level}, config {cfg.filename}, "
              f"work_dir {work_dir}")
 
+    # everything that only reads the config is checked before the data is scanned
+    net = build_model(cfg.model)
+    loss_fn = build_loss(cfg.model)
+    _, opt_args = optimizer_args(cfg.optimizer)
+    max_epochs = cfg.runner.max_epochs
+    build_lr_schedule(cfg.get('lr_config'), opt_args.lr, max_epochs, 1)
     data_cfg = cfg.data
+    pipelines = {split: build_pipeline((data_cfg.get(split) or {}).get('pipeline', []),
+                                       f'data.{split}.pipeline') for split in ('train', 'val')}
+
     train_set = build_dataset(data_cfg, 'train')
     classes = train_set.classes
     val_set = build_dataset(data_cfg, 'val', classes) if data_cfg.get('val') else None
@@ -119,7 +143,7 @@ def _train(cfg, work_dir, log):
              f"{train_set.data_prefix}" + (f"; val: {len(val_set)} images from "
                                             f"{val_set.data_prefix}" if val_set else ''))
 
-    net = build_model(cfg.model, classes)
+    attach_classes(net, classes, cfg.model)
     if cfg.get('load_from'):
         load_weights(net, cfg.load_from, log=log.info)
     cfg.dump(os.path.join(work_dir, os.path.basename(cfg.filename or 'config.py')))
@@ -129,21 +153,22 @@ def _train(cfg, work_dir, log):
     batch = data_cfg.samples_per_gpu
     workers = data_cfg.get('workers_per_gpu', 2)
     train_loader = build_dataloader(train_set, batch, workers, shuffle=True, drop_last=True,
-                                    where='data.train')
-    val_loader = build_dataloader(val_set, batch, workers, where='data.val') if val_set else None
+                                    where='data.train', ops=pipelines['train'])
+    val_loader = build_dataloader(val_set, batch, workers, where='data.val',
+                                  ops=pipelines['val']) if val_set else None
 
-    max_epochs = cfg.runner.max_epochs
     steps_per_epoch = train_loader.get_dataset_size()
-    if 'lr' not in cfg.optimizer:
-        raise ConfigError("optimizer.lr is not set.")
-    lr_schedule = build_lr_schedule(cfg.get('lr_config'), cfg.optimizer.lr, max_epochs,
+    lr_schedule = build_lr_schedule(cfg.get('lr_config'), opt_args.lr, max_epochs,
                                     steps_per_epoch)
-    optimizer = build_optimizer(cfg.optimizer, net.trainable_params(), lr_schedule)
-    loss_fn = build_loss(cfg.model)
+    scale_manager, opt_loss_scale, note = loss_scaling(cfg.get('loss_scale', 'dynamic'),
+                                                       amp_level, device)
+    if note:
+        log.info(note)
+    optimizer = build_optimizer(cfg.optimizer, net.trainable_params(), lr_schedule,
+                                loss_scale=opt_loss_scale)
     model = Model(net, loss_fn=loss_fn, optimizer=optimizer,
                   metrics=_metrics(net.head, len(classes)), amp_level=amp_level,
-                  loss_scale_manager=_loss_scale_manager(cfg.get('loss_scale', 'dynamic'),
-                                                         amp_level))
+                  loss_scale_manager=scale_manager)
 
     state = RunState()
     ckpt_cfg = cfg.get('checkpoint_config') or {}

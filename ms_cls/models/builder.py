@@ -38,12 +38,21 @@ def build_model(model_cfg, classes=None):
     backbone = _build(model_cfg['backbone'], BACKBONES, 'backbone')
     neck = _build(model_cfg.get('neck') or dict(type='GlobalAveragePooling'), NECKS, 'neck')
     head = _build(model_cfg['head'], HEADS, 'head')
-    if classes is not None and len(classes) != head.num_classes:
-        where = model_cfg['head'].where('num_classes') if hasattr(model_cfg['head'], 'where') \
+    net = ImageClassifier(backbone, neck, head)
+    if classes is not None:
+        attach_classes(net, classes, model_cfg)
+    return net
+
+
+def attach_classes(net, classes, model_cfg):
+    """Name the outputs; their number must be the head's ``num_classes``."""
+    if len(classes) != net.head.num_classes:
+        head_cfg = model_cfg['head']
+        where = head_cfg.where('num_classes') if hasattr(head_cfg, 'where') \
             else 'model.head.num_classes'
-        raise ConfigError(f"{where} is {head.num_classes} but the dataset has {len(classes)} "
-                          f"classes; set model.head.num_classes={len(classes)}.")
-    return ImageClassifier(backbone, neck, head, classes)
+        raise ConfigError(f"{where} is {net.head.num_classes} but the dataset has "
+                          f"{len(classes)} classes; set model.head.num_classes={len(classes)}.")
+    net.classes = list(classes)
 
 
 def build_loss(model_cfg):
