@@ -162,3 +162,17 @@ def test_mixed_precision_on_cpu_uses_a_fixed_scale_the_optimizer_divides_out(tra
     fp32 = [r['loss'] for r in read_logs(fp32_dir)[1] if r['mode'] == 'train'][:len(fp16)]
     assert abs(fp16[0] - fp32[0]) < 0.05, (fp16, fp32)     # step 2: same data, same init
     assert max(fp16) < 10, fp16
+
+
+def test_truncated_image_mid_run_is_named_not_a_pipeline_dump(tiny_demo, tmp_path):
+    """A JPEG cut short passes the header check; decoding it must end the run with its name."""
+    import shutil
+    from ms_cls.data.datasets import ImageLoadError
+    data = tmp_path / 'data'
+    shutil.copytree(tiny_demo, data)
+    victim = sorted((data / 'train' / '003.triangle').iterdir())[0]
+    blob = victim.read_bytes()
+    victim.write_bytes(blob[:len(blob) * 6 // 10])
+    cfg = tiny_cfg(str(data), **{'runner.max_epochs': 1})
+    with pytest.raises(ImageLoadError, match=rf'Cannot decode image {victim}: image file is truncated'):
+        train(cfg, str(tmp_path / 'wd'))

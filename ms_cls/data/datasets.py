@@ -22,6 +22,15 @@ class ImageLoadError(RuntimeError):
     """An image file that Pillow cannot decode."""
 
 
+def image_load_error(report):
+    """The ImageLoadError message inside a MindSpore dataset error report, or None."""
+    marker = f'{ImageLoadError.__name__}: Cannot decode image '
+    for line in report.splitlines():
+        if marker in line:
+            return line[line.index(marker) + len(ImageLoadError.__name__) + 2:].strip()
+    return None
+
+
 def load_rgb(path):
     """Decode ``path`` to an HWC RGB uint8 array, honouring EXIF orientation as mmcv does."""
     try:

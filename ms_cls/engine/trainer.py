@@ -11,6 +11,7 @@ from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
 from .. import __version__
 from ..config import ConfigError, check_keys, warn_near_misses
 from ..data.builder import build_dataloader, build_dataset
+from ..data.datasets import ImageLoadError, image_load_error
 from ..data.pipeline import build_pipeline
 from ..models.builder import attach_classes, build_loss, build_model
 from ..models.weights import load_weights
@@ -183,9 +184,17 @@ def _train(cfg, work_dir, log):
                python=platform.python_version(), classes=len(classes), max_epochs=max_epochs,
                steps_per_epoch=steps_per_epoch, samples_per_gpu=batch)
     start = time.time()
-    model.fit(max_epochs, train_loader, valid_dataset=val_loader,
-              valid_frequency=(cfg.get('evaluation') or {}).get('interval', 1),
-              callbacks=callbacks, dataset_sink_mode=False)
+    try:
+        model.fit(max_epochs, train_loader, valid_dataset=val_loader,
+                  valid_frequency=(cfg.get('evaluation') or {}).get('interval', 1),
+                  callbacks=callbacks, dataset_sink_mode=False)
+    except RuntimeError as err:
+        # the dataset workers re-raise our ImageLoadError as a RuntimeError with a long report
+        reason = image_load_error(str(err))
+        if reason is None:
+            raise
+        log.info(f"ERROR: {reason} Checkpoints written before this point are kept.")
+        raise ImageLoadError(reason) from None
     if state.diverged:
         raise TrainingDiverged(state.diverged)
     summary = dict(work_dir=work_dir, epochs=state.epoch, best_top1=state.best_top1,
