@@ -10,9 +10,9 @@ from .config import ConfigError
 #: Set by prepare_environment() when ms_cls chose ONEDNN_MAX_CPU_ISA itself (reported once on CPU).
 _ONEDNN_SET_BY_US = False
 
-ONEDNN_NOTE = ("ONEDNN_MAX_CPU_ISA=AVX2 set by ms_cls: oneDNN's default path for 3x3 convolutions "
-               "ran 60-100x slower on AVX-512/AMX CPUs. Export ONEDNN_MAX_CPU_ISA yourself "
-               "(e.g. =ALL) to override.")
+ONEDNN_NOTE = ("ONEDNN_MAX_CPU_ISA=AVX2 set by ms_cls: oneDNN's default path made ResNet training "
+               "steps 10-100x slower on AVX-512/AMX CPUs (benchmarks/onednn_isa.py). Export "
+               "ONEDNN_MAX_CPU_ISA yourself (e.g. =ALL) to override.")
 
 
 def prepare_environment():
