@@ -101,8 +101,9 @@ def _join(path, key):
 
 
 def _merge(base, child, path, source):
-    """Merge ``child`` (a plain dict from ``source``) into a copy of ``base`` (a ConfigDict)."""
-    merged = copy.deepcopy(base) if isinstance(base, ConfigDict) else ConfigDict(path=path)
+    """Merge ``child`` (a plain dict from ``source``) into ``base`` (a ConfigDict made for this
+    merge by ``_load``, so it is updated in place)."""
+    merged = base if isinstance(base, ConfigDict) else ConfigDict(path=path)
     for key, value in child.items():
         if key == DELETE_KEY:
             continue
@@ -131,7 +132,11 @@ def _read_file(filename):
         raise ConfigError(f"Syntax error in config {filename}, line {err.lineno}: {err.msg}") \
             from None
     namespace = {'__file__': filename, '__name__': '__config__'}
-    exec(code, namespace)  # the config file is the user's own Python, as in mmcls
+    try:
+        exec(code, namespace)  # the config file is the user's own Python, as in mmcls
+    except Exception as err:  # noqa: BLE001 - any failure of the user's file is reported as such
+        raise ConfigError(f"Config {filename} failed to run: {type(err).__name__}: {err}") \
+            from None
     return {k: v for k, v in namespace.items()
             if (not k.startswith('__')) and not inspect.ismodule(v)
             and not inspect.isfunction(v) and not inspect.isclass(v)}

@@ -51,6 +51,8 @@ def test_missing_base_and_syntax_error_name_the_file(write):
         Config.fromfile(write('bad.py', "x = dict(\n"))
     with pytest.raises(ConfigError, match="not found"):
         Config.fromfile('/nonexistent/cfg.py')
+    with pytest.raises(ConfigError, match=r"run\.py failed to run: NameError: name 'undefined'"):
+        Config.fromfile(write('run.py', "x = undefined + 1\n"))
 
 
 @pytest.mark.parametrize('text, value', [
