@@ -4,7 +4,6 @@ Errors that are the user's to fix (a bad config key, a missing folder, a diverge
 printed as one clear message with exit code 1 instead of a traceback.
 """
 import sys
-import warnings
 
 from .config import Config, ConfigError
 
@@ -25,7 +24,6 @@ def user_errors():
 
 def run_cli(fn):
     """Run ``fn``; user errors -> 'ERROR: ...' on stderr and exit code 1."""
-    warnings.formatwarning = lambda msg, cat, *_: f"{cat.__name__}: {msg}\n"
     try:
         fn()
     except Exception as err:  # noqa: BLE001 - narrowed right below

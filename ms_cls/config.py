@@ -11,7 +11,6 @@ import difflib
 import inspect
 import os
 import pprint
-import warnings
 
 BASE_KEY = '_base_'
 DELETE_KEY = '_delete_'
@@ -380,16 +379,15 @@ TOP_LEVEL_KEYS = (
 )
 
 
-def warn_near_misses(cfg):
-    """Top-level helper names are allowed, but one that looks like a misspelt key is flagged."""
+def near_misses(cfg):
+    """Top-level helper names are allowed, but one that looks like a misspelt key is flagged:
+    one warning message per such name."""
     misses = []
     for key in cfg:
         if key in TOP_LEVEL_KEYS:
             continue
         close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1, cutoff=0.8)
         if close:
-            msg = (f"Top-level name '{key}' in {cfg.where(key)} is not a config key ms_cls reads; "
-                   f"did you mean '{close[0]}'? It is ignored as written.")
-            warnings.warn(msg, stacklevel=2)
-            misses.append(msg)
+            misses.append(f"Top-level name '{key}' in {cfg.where(key)} is not a config key "
+                          f"ms_cls reads; did you mean '{close[0]}'? It is ignored as written.")
     return misses

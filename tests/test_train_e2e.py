@@ -121,12 +121,14 @@ def run_script(args, cwd=ROOT):
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_cli_reports_config_mistakes_without_traceback():
-    res = run_script([sys.executable, 'scripts/train.py', DEMO_CONFIG,
-                      '--cfg-options', 'model.backbone.deepth=18'])
+def test_cli_reports_config_mistakes_without_traceback_or_leftovers(tmp_path):
+    """A misspelt key fails before the data is read and before the work dir is made."""
+    res = run_script([sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), DEMO_CONFIG,
+                      '--cfg-options', 'model.backbone.deepth=18'], cwd=str(tmp_path))
     assert res.returncode == 1
     assert "ERROR: Unknown key 'deepth'" in res.stderr and "Did you mean 'depth'" in res.stderr
     assert 'Traceback' not in res.stderr
+    assert os.listdir(tmp_path) == []
 
 
 def test_print_config_prints_a_loadable_merged_config(tmp_path):

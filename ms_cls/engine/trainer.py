@@ -2,6 +2,7 @@
 import os
 import platform
 import time
+from dataclasses import dataclass
 
 import mindspore as ms
 import mindspore.nn as nn
@@ -9,7 +10,7 @@ from mindspore.train import Model
 from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
 
 from .. import __version__
-from ..config import ConfigError, check_keys, warn_near_misses
+from ..config import ConfigError, check_keys, near_misses
 from ..data.builder import build_dataloader, build_dataset
 from ..data.datasets import ImageLoadError, image_load_error
 from ..data.pipeline import build_pipeline
@@ -100,41 +101,57 @@ def loss_scaling(loss_scale, amp_level, device):
     return FixedLossScaleManager(float(value), drop_overflow_update=False), float(value), note
 
 
-def train(cfg, work_dir=None):
-    """Train as the config says; returns a summary dict (best top-1, its epoch, paths)."""
+@dataclass
+class ConfigParts:
+    """What can be built from the config alone, before any data is read or file written."""
+    net: object
+    loss_fn: object
+    opt_args: dict
+    pipelines: dict
+
+
+def build_config_parts(cfg):
+    """Build/check model, loss, optimizer, schedule and pipelines: config mistakes fail here."""
     check_sections(cfg)
+    net = build_model(cfg.model)
+    loss_fn = build_loss(cfg.model)
+    _, opt_args = optimizer_args(cfg.optimizer)
+    build_lr_schedule(cfg.get('lr_config'), opt_args.lr, cfg.runner.max_epochs, 1)
+    data_cfg = cfg.data
+    pipelines = {split: build_pipeline((data_cfg.get(split) or {}).get('pipeline', []),
+                                       f'data.{split}.pipeline') for split in ('train', 'val')}
+    return ConfigParts(net, loss_fn, opt_args, pipelines)
+
+
+def train(cfg, work_dir=None):
+    """Train as the config says; returns a summary dict (best top-1, its epoch, paths).
+
+    Nothing is written, not even the work dir, until the config has passed every check.
+    """
+    device = init_context(cfg.get('device_target', 'auto'), cfg.get('mode', 'graph'),
+                          cfg.get('seed'))
+    amp_level = resolve_amp_level(cfg.get('amp_level', 'auto'), device)
+    parts = build_config_parts(cfg)
     work_dir = work_dir or cfg.get('work_dir') or default_work_dir(cfg)
     os.makedirs(work_dir, exist_ok=True)
     cfg.work_dir = work_dir
     log = RunLog(work_dir)
     try:
-        return _train(cfg, work_dir, log)
+        for miss in near_misses(cfg):
+            log.info(f"WARNING: {miss}")
+        if device == 'CPU' and onednn_note():
+            log.info(onednn_note())
+        log.info(f"ms_cls {__version__}, MindSpore {ms.__version__}, device {device}, "
+                 f"mode {cfg.get('mode', 'graph')}, amp_level {amp_level}, "
+                 f"config {cfg.filename}, work_dir {work_dir}")
+        return _fit(cfg, parts, device, amp_level, work_dir, log)
     finally:
         log.close()
 
 
-def _train(cfg, work_dir, log):
-    for miss in warn_near_misses(cfg):
-        log.info(f"WARNING: {miss}")
-    device = init_context(cfg.get('device_target', 'auto'), cfg.get('mode', 'graph'),
-                          cfg.get('seed'))
-    amp_level = resolve_amp_level(cfg.get('amp_level', 'auto'), device)
-    if device == 'CPU' and onednn_note():
-        log.info(onednn_note())
-    log.info(f"ms_cls {__version__}, MindSpore {ms.__version__}, device {device}, "
-             f"mode {cfg.get('mode', 'graph')}, amp_level {amp_level}, config {cfg.filename}, "
-             f"work_dir {work_dir}")
-
-    # everything that only reads the config is checked before the data is scanned
-    net = build_model(cfg.model)
-    loss_fn = build_loss(cfg.model)
-    _, opt_args = optimizer_args(cfg.optimizer)
-    max_epochs = cfg.runner.max_epochs
-    build_lr_schedule(cfg.get('lr_config'), opt_args.lr, max_epochs, 1)
-    data_cfg = cfg.data
-    pipelines = {split: build_pipeline((data_cfg.get(split) or {}).get('pipeline', []),
-                                       f'data.{split}.pipeline') for split in ('train', 'val')}
-
+def _fit(cfg, parts, device, amp_level, work_dir, log):
+    """Scan the data, write the run's files, and train."""
+    net, data_cfg, max_epochs = parts.net, cfg.data, cfg.runner.max_epochs
     train_set = build_dataset(data_cfg, 'train')
     classes = train_set.classes
     val_set = build_dataset(data_cfg, 'val', classes) if data_cfg.get('val') else None
@@ -154,12 +171,12 @@ def _train(cfg, work_dir, log):
     batch = data_cfg.samples_per_gpu
     workers = data_cfg.get('workers_per_gpu', 2)
     train_loader = build_dataloader(train_set, batch, workers, shuffle=True, drop_last=True,
-                                    where='data.train', ops=pipelines['train'])
+                                    where='data.train', ops=parts.pipelines['train'])
     val_loader = build_dataloader(val_set, batch, workers, where='data.val',
-                                  ops=pipelines['val']) if val_set else None
+                                  ops=parts.pipelines['val']) if val_set else None
 
     steps_per_epoch = train_loader.get_dataset_size()
-    lr_schedule = build_lr_schedule(cfg.get('lr_config'), opt_args.lr, max_epochs,
+    lr_schedule = build_lr_schedule(cfg.get('lr_config'), parts.opt_args.lr, max_epochs,
                                     steps_per_epoch)
     scale_manager, opt_loss_scale, note = loss_scaling(cfg.get('loss_scale', 'dynamic'),
                                                        amp_level, device)
@@ -167,7 +184,7 @@ def _train(cfg, work_dir, log):
         log.info(note)
     optimizer = build_optimizer(cfg.optimizer, net.trainable_params(), lr_schedule,
                                 loss_scale=opt_loss_scale)
-    model = Model(net, loss_fn=loss_fn, optimizer=optimizer,
+    model = Model(net, loss_fn=parts.loss_fn, optimizer=optimizer,
                   metrics=_metrics(net.head, len(classes)), amp_level=amp_level,
                   loss_scale_manager=scale_manager)
 
