@@ -108,3 +108,30 @@ def test_loss_scaling_choices():
     assert opt_scale == manager.get_loss_scale() == 128
     with pytest.raises(ConfigError, match="loss_scale='big'"):
         loss_scaling('big', 'O2', 'GPU')
+
+
+def test_pretrained_never_downloads():
+    cfg = model_cfg(18)
+    cfg.pretrained = True
+    with pytest.raises(ConfigError, match='never downloads weights.*convert_weights.py'):
+        build_model(cfg)
+
+
+def test_missing_pretrained_file_fails_before_training(tiny_demo, tmp_path):
+    from ms_cls.engine.trainer import train
+    cfg = Config.fromfile(DEMO_CONFIG, {'model.pretrained': str(tmp_path / 'nope.ckpt')})
+    with pytest.raises(ConfigError, match=r'model\.pretrained: checkpoint not found'):
+        train(cfg, str(tmp_path / 'wd'))
+    assert not (tmp_path / 'wd').exists()
+
+
+def test_summary_counts_params_and_multiply_adds():
+    from ms_cls.models.convert import model_cfg as arch_cfg
+    from ms_cls.models.summary import summarize
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    r18 = summarize(build_model(arch_cfg('resnet18', 1000)), (224, 224))
+    assert r18['params'] == 11_689_512                     # torchvision's resnet18
+    assert r18['macs'] == pytest.approx(1.814e9, rel=2e-3)
+    swin = summarize(build_model(arch_cfg('swin-tiny', 1000)), (224, 224))
+    assert swin['params'] == 28_288_354                    # timm's swin_tiny_patch4_window7_224
+    assert swin['macs'] == pytest.approx(4.49e9, rel=5e-3)  # attention matmuls included

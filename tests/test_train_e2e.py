@@ -104,8 +104,9 @@ def test_reloaded_best_checkpoint_reproduces_logged_top1(trained, tiny_demo):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_demo, tmp_path):
-    # epoch 0 trains normally; at epoch 1 the lr jumps to 1e10 and the loss blows up
-    cfg = tiny_cfg(tiny_demo, **{'lr_config.gamma': 1e12, 'checkpoint_config.max_keep_ckpts': 3})
+    # epoch 0 trains normally (no validation: interval 2); at epoch 1 the lr jumps to 1e10
+    cfg = tiny_cfg(tiny_demo, **{'lr_config.gamma': 1e12, 'checkpoint_config.max_keep_ckpts': 3,
+                                 'evaluation.interval': 2})
     with pytest.raises(TrainingDiverged, match='Training stopped: loss is (nan|inf) at epoch 1'):
         train(cfg, str(tmp_path))
     files = os.listdir(tmp_path)
@@ -114,6 +115,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_demo, tmp_path):
     lines, records = read_logs(str(tmp_path))
     assert any(l.startswith('Training stopped') for l in lines)
     assert records[-1]['mode'] == 'error'
+    assert not [r for r in records if r['mode'] == 'val']
 
 
 def run_script(args, cwd=ROOT):

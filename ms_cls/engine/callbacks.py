@@ -91,7 +91,7 @@ class TrainMonitor(Callback):
         self.log.info(format_epoch(self.train_ms, self.train_ms / steps, float(np.mean(self.losses))))
         self.log.info(SEPARATOR)
         self.state.val = {}
-        results = getattr(cb, 'eval_results', None) or {}
+        results = cb.get('eval_results') or {}   # absent on epochs without validation
         if 'top_1' not in results:
             return
         top1 = float(results['top_1'])

@@ -58,6 +58,10 @@ def check_sections(cfg):
                           "'accuracy' (top-1, and top-5 with 5+ classes).")
     if (cfg.get('optimizer_config') or {}).get('grad_clip'):
         raise ConfigError("optimizer_config.grad_clip is not supported yet; set it to None.")
+    for key, path in (('model.pretrained', (cfg.get('model') or {}).get('pretrained')),
+                      ('load_from', cfg.get('load_from'))):
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"{key}: checkpoint not found: {path}")
     if cfg.get('resume_from'):
         raise ConfigError("resume_from is not supported yet; use load_from to start from a "
                           "checkpoint's weights.")
@@ -162,8 +166,9 @@ def _fit(cfg, parts, device, amp_level, work_dir, log):
                                             f"{val_set.data_prefix}" if val_set else ''))
 
     attach_classes(net, classes, cfg.model)
-    if cfg.get('load_from'):
-        load_weights(net, cfg.load_from, log=log.info)
+    for weights in (cfg.model.get('pretrained'), cfg.get('load_from')):
+        if weights:
+            load_weights(net, weights, log=log.info)
     cfg.dump(os.path.join(work_dir, os.path.basename(cfg.filename or 'config.py')))
     with open(os.path.join(work_dir, 'classes.txt'), 'w', encoding='utf-8') as f:
         f.write('\n'.join(classes) + '\n')

@@ -3,12 +3,13 @@ from ..config import ConfigError, build_from_cfg, check_keys
 from .classifier import GlobalAveragePooling, ImageClassifier, LinearClsHead
 from .losses import CrossEntropyLoss
 from .resnet import ResNet
+from .swin import SwinTransformer
 
-BACKBONES = {'ResNet': ResNet}
+BACKBONES = {'ResNet': ResNet, 'SwinTransformer': SwinTransformer}
 NECKS = {'GlobalAveragePooling': GlobalAveragePooling}
 HEADS = {'LinearClsHead': LinearClsHead}
 LOSSES = {'CrossEntropyLoss': CrossEntropyLoss}
-CLASSIFIER_KEYS = ('type', 'backbone', 'neck', 'head', 'pretrained', 'init_cfg', 'train_cfg')
+CLASSIFIER_KEYS = ('type', 'backbone', 'neck', 'head', 'pretrained', 'train_cfg')
 
 
 def _build(cfg, table, what):
@@ -29,9 +30,16 @@ def build_model(model_cfg, classes=None):
     if model_cfg.get('type', 'ImageClassifier') != 'ImageClassifier':
         raise ConfigError(f"Unknown model type {model_cfg.get('type')!r}: "
                           "ms_cls builds 'ImageClassifier'.")
-    if model_cfg.get('pretrained'):
-        raise ConfigError("model.pretrained is not read by ms_cls (nothing is downloaded): put the "
-                          "local .ckpt path in load_from instead.")
+    pretrained = model_cfg.get('pretrained')
+    if pretrained is not None and not isinstance(pretrained, str):
+        raise ConfigError(
+            f"model.pretrained={pretrained!r}: ms_cls never downloads weights. Put a checkpoint on "
+            "disk (MindCV's .ckpt as is; torchvision/timm/mmcls .pth or .safetensors through "
+            "scripts/convert_weights.py), e.g. checkpoints/resnet50.ckpt, and set "
+            "model.pretrained='checkpoints/resnet50.ckpt' (or load_from).")
+    if model_cfg.get('train_cfg'):
+        raise ConfigError("model.train_cfg (batch augments such as mixup) is not supported yet; "
+                          "remove it.")
     for part in ('backbone', 'head'):
         if part not in model_cfg:
             raise ConfigError(f"model.{part} is missing from the config.")

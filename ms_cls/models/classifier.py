@@ -24,8 +24,7 @@ class LinearClsHead(nn.Cell):
     """One Dense layer named ``classifier`` (MindCV's name). ``loss`` is built by the model
     builder and handed to ``mindspore.train.Model``; ``topk`` picks the validation metrics."""
 
-    def __init__(self, num_classes, in_channels, loss=None, topk=(1, 5), init_cfg=None,
-                 cal_acc=False):
+    def __init__(self, num_classes, in_channels, loss=None, topk=(1, 5)):
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"head num_classes must be a positive int, got {num_classes!r}.")

@@ -8,6 +8,7 @@ import mindspore.nn as nn
 from mindspore.common.initializer import HeNormal, initializer
 
 from ..config import ConfigError
+from .freeze import freeze, norm_eval as set_norm_eval
 
 
 def conv3x3(in_channels, out_channels, stride=1):
@@ -72,6 +73,9 @@ class ResNet(nn.Cell):
     Config arguments use mmcls names. Only the settings that this implementation really has are
     accepted: ``num_stages=4``, ``out_indices=(3,)`` (or ``-1``), ``style='pytorch'``; anything else
     is a config error rather than a silently different network.
+
+    ``frozen_stages``: -1 trains everything, 0 freezes the stem (conv1, bn1), k freezes the stem and
+    layer1..layerk. ``norm_eval=True`` keeps every BatchNorm on its moving statistics.
     """
 
     arch_settings = {
@@ -83,7 +87,7 @@ class ResNet(nn.Cell):
     }
 
     def __init__(self, depth, in_channels=3, num_stages=4, out_indices=(3,), style='pytorch',
-                 zero_init_residual=False):
+                 frozen_stages=-1, norm_eval=False, zero_init_residual=False):
         super().__init__()
         if depth not in self.arch_settings:
             raise ConfigError(f"ResNet depth={depth!r} is not supported; use one of "
@@ -92,6 +96,9 @@ class ResNet(nn.Cell):
             raise ConfigError(
                 "ResNet supports num_stages=4, out_indices=(3,), style='pytorch' only (got "
                 f"num_stages={num_stages!r}, out_indices={out_indices!r}, style={style!r}).")
+        if frozen_stages not in range(-1, 5):
+            raise ConfigError(f"ResNet frozen_stages={frozen_stages!r}; use -1 (none), 0 (stem) "
+                              "or 1..4 (stem and that many stages).")
         block, layers = self.arch_settings[depth]
         self.depth = depth
         self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, pad_mode='pad', padding=3,
@@ -110,6 +117,12 @@ class ResNet(nn.Cell):
             for name, cell in self.cells_and_names():
                 if name.endswith(last_bn):
                     cell.gamma.set_data(initializer('zeros', cell.gamma.shape, cell.gamma.dtype))
+        if frozen_stages >= 0:
+            for cell in [self.conv1, self.bn1] + [getattr(self, f'layer{i}')
+                                                  for i in range(1, frozen_stages + 1)]:
+                freeze(cell)
+        if norm_eval:
+            set_norm_eval(self)
 
     def _make_layer(self, block, channels, num_blocks, stride):
         down_sample = None
@@ -129,3 +142,41 @@ class ResNet(nn.Cell):
         x = self.layer3(x)
         return self.layer4(x)
 
+
+
+_BN_NAMES = {'weight': 'gamma', 'bias': 'beta', 'running_mean': 'moving_mean',
+             'running_var': 'moving_variance'}
+
+
+def _is_batch_norm(module):
+    last = module.rsplit('.', 1)[-1]
+    return (last.startswith('bn') and last[2:].isdigit()) or module.endswith('down_sample.1')
+
+
+def resnet_from_torch(state_dict):
+    """torchvision / timm / mmcls ResNet state dict -> ({our name: array}, [unused keys]).
+
+    BatchNorm weight/bias/running_mean/running_var become gamma/beta/moving_mean/moving_variance,
+    ``downsample`` becomes ``down_sample`` and the ``fc`` (mmcls: ``head.fc``) head ``classifier``.
+    """
+    converted, unused = {}, []
+    for key, value in state_dict.items():
+        name = key[len('backbone.'):] if key.startswith('backbone.') else key
+        if name.endswith('num_batches_tracked'):
+            continue
+        for head in ('head.fc.', 'fc.'):
+            if name.startswith(head):
+                name = 'classifier.' + name[len(head):]
+        name = name.replace('.downsample.', '.down_sample.')
+        module, _, leaf = name.rpartition('.')
+        if _is_batch_norm(module):
+            if leaf not in _BN_NAMES:
+                unused.append(key)
+                continue
+            leaf = _BN_NAMES[leaf]
+        if not (module.startswith(('conv1', 'bn1', 'layer1', 'layer2', 'layer3', 'layer4'))
+                or module == 'classifier'):
+            unused.append(key)
+            continue
+        converted[f'{module}.{leaf}'] = value
+    return converted, unused

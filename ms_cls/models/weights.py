@@ -7,12 +7,15 @@ weights. Optimizer state in the file (``moments.*``, ``global_step``, ...) is ig
 import json
 import os
 
+import numpy as np
 import mindspore as ms
 
 from ..config import ConfigError
 
 META_KEY = 'ms_cls_meta'
 HEAD_PREFIX = 'classifier.'
+BIAS_TABLE = 'relative_position_bias_table'
+EMA_PREFIX = 'ema.'
 
 
 def read_checkpoint(path):
@@ -30,35 +33,74 @@ def read_checkpoint(path):
     return params, meta
 
 
-def load_weights(net, path, log=print):
-    """Load ``path`` into ``net`` (non-strict) and report what did not match.
+def load_weights(net, path, log=print, use_ema=False):
+    """Load ``path`` into ``net`` (non-strict) and report, once, what did not match.
 
     A head whose shape differs (another number of classes) is dropped and reported, so an
-    ImageNet or earlier-run checkpoint can start a new task. Returns the checkpoint's meta.
+    ImageNet or earlier-run checkpoint can start a new task. ``use_ema`` takes the ``ema.``
+    copies of the weights (MindCV's EMA) instead of the raw ones. A model with one input channel
+    gets the RGB first convolution summed over its input channels. Returns the checkpoint's meta.
     """
     params, meta = read_checkpoint(path)
+    ema = {k[len(EMA_PREFIX):]: v for k, v in params.items() if k.startswith(EMA_PREFIX)}
+    if use_ema and not ema:
+        raise ConfigError(f"Checkpoint {path} has no '{EMA_PREFIX}' weights; drop use_ema.")
+    if use_ema:
+        params = ema
     own = {p.name: p for p in net.get_parameters()}
-    loadable, skipped = {}, []
+    loadable, skipped, notes = {}, [], []
     for name, value in params.items():
         if name not in own:
             continue
-        if tuple(value.shape) != tuple(own[name].shape):
+        want, have = tuple(own[name].shape), tuple(value.shape)
+        if have != want and _rgb_to_grey(have, want):
+            value = ms.Parameter(value.asnumpy().sum(axis=1, keepdims=True), name=name)
+            notes.append(f"{name} summed over RGB for 1 input channel")
+        elif have != want and name.endswith(BIAS_TABLE) and _smaller_window(have, want):
+            value = ms.Parameter(_crop_bias_table(value.asnumpy(), want), name=name)
+            notes.append(f"{name} cropped to the smaller window")
+        elif have != want:
             if not name.startswith(HEAD_PREFIX):
                 raise ConfigError(
-                    f"Checkpoint {path}: parameter '{name}' has shape {tuple(value.shape)} but the "
-                    f"model's is {tuple(own[name].shape)}. Is the config's backbone the one this "
-                    "checkpoint was trained with?")
+                    f"Checkpoint {path}: parameter '{name}' has shape {have} but the model's is "
+                    f"{want}. Is the config's backbone the one this checkpoint was trained with?")
             skipped.append(name)
             continue
         loadable[name] = value
     ms.load_param_into_net(net, loadable, strict_load=False)
     missing = sorted(n for n in own if n not in loadable and n not in skipped)
-    unexpected = sorted(n for n in params if n not in own and not _optimizer_state(n))
+    unexpected = sorted(n for n in params if n not in own and not _optimizer_state(n)
+                        and not n.startswith(EMA_PREFIX))
     log(f"Loaded {len(loadable)}/{len(own)} parameters from {path}"
+        + (' (EMA weights)' if use_ema else '')
         + (f"; dropped head {skipped} (shape differs: new num_classes)" if skipped else '')
         + (f"; missing {len(missing)}: {_head_of(missing)}" if missing else '')
-        + (f"; unexpected {len(unexpected)}: {_head_of(unexpected)}" if unexpected else ''))
+        + (f"; unexpected {len(unexpected)}: {_head_of(unexpected)}" if unexpected else '')
+        + ''.join(f"; {n}" for n in notes))
     return meta
+
+
+def _table_side(rows):
+    side = int(round(rows ** 0.5))
+    return side if side * side == rows else None
+
+
+def _smaller_window(have, want):
+    """A Swin stage whose map is smaller than the pretraining window uses a smaller window."""
+    big, small = _table_side(have[0]), _table_side(want[0])
+    return big and small and small < big and have[1:] == want[1:]
+
+
+def _crop_bias_table(table, want):
+    """Relative offsets of a w'-window are the centre of a w-window's (2w-1)^2 table: crop."""
+    big, small = _table_side(table.shape[0]), _table_side(want[0])
+    start = (big - small) // 2
+    grid = table.reshape(big, big, -1)[start:start + small, start:start + small]
+    return np.ascontiguousarray(grid.reshape(want))
+
+
+def _rgb_to_grey(have, want):
+    return len(have) == 4 and have[1] == 3 and want[1] == 1 and have[:1] + have[2:] == want[:1] + want[2:]
 
 
 def _optimizer_state(name):

@@ -1,0 +1,99 @@
+"""PyTorch (torchvision / timm / mmcls) and MindCV weights -> an ms_cls checkpoint.
+
+torch is needed only to read .pth/.pt files; .safetensors and MindSpore .ckpt need no torch.
+"""
+import os
+
+import numpy as np
+import mindspore as ms
+
+from ..config import ConfigError
+from ..engine.checkpoint import save_atomic
+from .builder import build_model
+from .resnet import resnet_from_torch
+from .weights import EMA_PREFIX, HEAD_PREFIX, read_checkpoint
+
+RESNETS = {'resnet18': 18, 'resnet34': 34, 'resnet50': 50, 'resnet101': 101, 'resnet152': 152}
+SWINS = {'swin-tiny': 'tiny', 'swin-small': 'small', 'swin-base': 'base'}
+ARCHS = tuple(RESNETS) + tuple(SWINS)
+
+
+def model_cfg(arch, num_classes):
+    """The ImageClassifier config of ``arch`` (used to check converted weights)."""
+    if arch in RESNETS:
+        backbone = dict(type='ResNet', depth=RESNETS[arch])
+        channels = 512 if RESNETS[arch] < 50 else 2048
+    elif arch in SWINS:
+        backbone = dict(type='SwinTransformer', arch=SWINS[arch], img_size=224)
+        channels = 1024 if SWINS[arch] == 'base' else 768
+    else:
+        raise ConfigError(f"--arch {arch!r}; use one of {', '.join(ARCHS)}.")
+    return dict(type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
+                head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=channels))
+
+
+def read_torch_state_dict(path):
+    """A .pth/.pt (torch needed) or .safetensors file -> {key: numpy array}."""
+    if path.endswith('.safetensors'):
+        from safetensors.numpy import load_file
+        return load_file(path)
+    try:
+        import torch
+    except ImportError:
+        raise ConfigError(f"Reading {path} needs PyTorch (pip install torch); .safetensors "
+                          "files need no torch.") from None
+    blob = torch.load(path, map_location='cpu', weights_only=True)
+    for key in ('state_dict', 'model', 'module'):
+        if isinstance(blob, dict) and isinstance(blob.get(key), dict):
+            blob = blob[key]
+    return {(k[len('module.'):] if k.startswith('module.') else k): v.detach().cpu().numpy()
+            for k, v in blob.items() if hasattr(v, 'detach')}
+
+
+def convert(src, arch, num_classes=None, use_ema=False):
+    """-> ({name: numpy array}, meta, report lines). Checked against a freshly built model."""
+    if not os.path.isfile(src):
+        raise ConfigError(f"Source weights not found: {src}")
+    report = []
+    if src.endswith('.ckpt'):
+        params, meta = read_checkpoint(src)
+        if use_ema:
+            params = {k[len(EMA_PREFIX):]: v for k, v in params.items() if k.startswith(EMA_PREFIX)}
+            if not params:
+                raise ConfigError(f"{src} has no '{EMA_PREFIX}' weights; drop --use-ema.")
+        converted = {k: v.asnumpy() for k, v in params.items()}
+        unused = []
+    elif src.endswith(('.pth', '.pt', '.safetensors')):
+        state = read_torch_state_dict(src)
+        meta = {}
+        if arch in SWINS:
+            from .swin import swin_from_torch
+            converted, unused = swin_from_torch(state, arch=SWINS[arch])
+        else:
+            converted, unused = resnet_from_torch(state)
+    else:
+        raise ConfigError(f"{src}: use a .pth, .pt, .safetensors or .ckpt file.")
+    head = converted.get(HEAD_PREFIX + 'weight')
+    src_classes = head.shape[0] if head is not None else None
+    if num_classes and src_classes and num_classes != src_classes:
+        converted = {k: v for k, v in converted.items() if not k.startswith(HEAD_PREFIX)}
+        report.append(f"head dropped: {src_classes} classes in {src}, {num_classes} asked")
+        meta = {k: v for k, v in meta.items() if k != 'classes'}
+    net = build_model(model_cfg(arch, num_classes or src_classes or 1000))
+    own = {p.name: tuple(p.shape) for p in net.get_parameters()}
+    wrong = [f"{k}: {tuple(v.shape)} vs {own[k]}" for k, v in converted.items()
+             if k in own and tuple(v.shape) != own[k]]
+    if wrong:
+        raise ConfigError(f"{src} does not fit --arch {arch}: " + '; '.join(wrong[:5]))
+    unused += [k for k in converted if k not in own]
+    converted = {k: v for k, v in converted.items() if k in own}
+    missing = [k for k in own if k not in converted and not k.startswith(HEAD_PREFIX)]
+    report.append(f"{len(converted)}/{len(own)} parameters converted"
+                  + (f"; missing {len(missing)}: {', '.join(missing[:5])}" if missing else '')
+                  + (f"; unused {len(unused)}: {', '.join(unused[:5])}" if unused else ''))
+    return converted, meta, report
+
+
+def save_converted(params, dst, meta):
+    save_atomic([{'name': k, 'data': ms.Tensor(np.ascontiguousarray(v))} for k, v in params.items()],
+                dst, meta)

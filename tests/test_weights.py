@@ -1,0 +1,148 @@
+"""Loading and converting weights: MindCV names, torchvision/timm/mmcls layouts, parity."""
+import subprocess
+import sys
+
+import numpy as np
+import mindspore as ms
+import pytest
+
+from ms_cls.config import ConfigError
+from ms_cls.models.builder import build_model
+from ms_cls.models.convert import convert, model_cfg, save_converted
+from ms_cls.models.weights import load_weights, read_checkpoint
+
+from conftest import ROOT
+from test_models import mindcv_resnet50_names
+
+
+def logits(net, x):
+    net.set_train(False)
+    return net(ms.Tensor(x)).asnumpy()
+
+
+@pytest.fixture(scope='module')
+def torch_resnet50():
+    torch = pytest.importorskip('torch', reason='PyTorch is the parity reference (pip install torch==2.13.0)')
+    from torch_resnet_reference import randomized_resnet50
+    return torch, randomized_resnet50(seed=0)
+
+
+def test_torchvision_resnet50_converts_to_identical_logits(torch_resnet50, tmp_path):
+    torch, ref = torch_resnet50
+    src = str(tmp_path / 'r50.pth')
+    torch.save(ref.state_dict(), src)
+    params, _, report = convert(src, 'resnet50')
+    assert report[-1].startswith('267/267 parameters converted')
+    dst = str(tmp_path / 'r50.ckpt')
+    save_converted(params, dst, {})
+    net = build_model(model_cfg('resnet50', 1000))
+    lines = []
+    load_weights(net, dst, log=lines.append)
+    assert lines[0].startswith('Loaded 267/267') and 'missing' not in lines[0]
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    with torch.no_grad():
+        expected = ref(torch.from_numpy(x)).numpy()
+    diff = np.abs(logits(net, x) - expected).max()
+    assert diff < 1e-4, diff
+
+
+def test_mmcls_and_safetensors_layouts(torch_resnet50, tmp_path):
+    torch, ref = torch_resnet50
+    from safetensors.numpy import save_file
+    state = {k: v.numpy() for k, v in ref.state_dict().items()}
+    mmcls = {('head.' + k if k.startswith('fc.') else 'backbone.' + k): v for k, v in state.items()}
+    torch.save({'state_dict': {k: torch.from_numpy(v) for k, v in mmcls.items()}},
+               str(tmp_path / 'mmcls.pth'))
+    save_file(state, str(tmp_path / 'tv.safetensors'))
+    a, _, _ = convert(str(tmp_path / 'mmcls.pth'), 'resnet50')
+    b, _, _ = convert(str(tmp_path / 'tv.safetensors'), 'resnet50')
+    assert sorted(a) == sorted(b) == sorted(mindcv_resnet50_names())
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_num_classes_drops_head_and_wrong_arch_is_explained(torch_resnet50, tmp_path):
+    torch, ref = torch_resnet50
+    src = str(tmp_path / 'r50.pth')
+    torch.save(ref.state_dict(), src)
+    params, _, report = convert(src, 'resnet50', num_classes=257)
+    assert 'classifier.weight' not in params and 'head dropped: 1000 classes' in report[0]
+    with pytest.raises(ConfigError, match='does not fit --arch resnet18'):
+        convert(src, 'resnet18')
+
+
+def test_mindcv_checkpoint_loads_with_no_missing_backbone_keys(tmp_path):
+    """A checkpoint named as MindCV's resnet50 (plus optimizer and EMA entries) loads fully."""
+    net = build_model(model_cfg('resnet50', 1000))
+    entries = [{'name': p.name, 'data': p} for p in net.get_parameters()]
+    entries += [{'name': 'moments.' + p.name, 'data': p} for p in net.trainable_params()[:3]]
+    entries += [{'name': 'ema.' + p.name, 'data': ms.Tensor(p.asnumpy() + 1)}
+                for p in net.get_parameters()]
+    entries.append({'name': 'global_step', 'data': ms.Tensor(np.array([7], np.int32))})
+    path = str(tmp_path / 'mindcv_resnet50.ckpt')
+    ms.save_checkpoint(entries, path)
+    target = build_model(model_cfg('resnet50', 257))
+    lines = []
+    load_weights(target, path, log=lines.append)
+    assert lines[0] == (f"Loaded 265/267 parameters from {path}; dropped head "
+                        "['classifier.weight', 'classifier.bias'] (shape differs: new num_classes)")
+    load_weights(target, path, log=lines.append, use_ema=True)
+    conv = net.parameters_dict()['conv1.weight'].asnumpy()
+    np.testing.assert_allclose(target.parameters_dict()['conv1.weight'].asnumpy(), conv + 1)
+
+
+def test_one_input_channel_sums_the_rgb_first_conv(tmp_path):
+    net = build_model(model_cfg('resnet18', 10))
+    path = str(tmp_path / 'rgb.ckpt')
+    ms.save_checkpoint(net, path)
+    cfg = model_cfg('resnet18', 10)
+    cfg['backbone']['in_channels'] = 1
+    grey = build_model(cfg)
+    lines = []
+    load_weights(grey, path, log=lines.append)
+    assert 'conv1.weight summed over RGB' in lines[0]
+    np.testing.assert_allclose(grey.parameters_dict()['conv1.weight'].asnumpy(),
+                               net.parameters_dict()['conv1.weight'].asnumpy().sum(1, keepdims=True),
+                               rtol=1e-6)
+
+
+def test_convert_script_writes_a_loadable_ckpt(torch_resnet50, tmp_path):
+    torch, ref = torch_resnet50
+    src = str(tmp_path / 'r50.pth')
+    torch.save(ref.state_dict(), src)
+    dst = str(tmp_path / 'out.ckpt')
+    res = subprocess.run([sys.executable, 'scripts/convert_weights.py', src, dst, '--arch',
+                          'resnet50', '--num-classes', '10'], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert 'head dropped' in res.stdout and f'wrote {dst}' in res.stdout
+    params, _ = read_checkpoint(dst)
+    assert len(params) == 265
+    bad = subprocess.run([sys.executable, 'scripts/convert_weights.py', src + '.missing', dst,
+                          '--arch', 'resnet50'], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 1 and 'Source weights not found' in bad.stderr
+
+
+def test_bias_table_crop_keeps_the_relative_offsets():
+    """Row r of a w-window table holds offset (r // (2w-1) - (w-1), r % (2w-1) - (w-1))."""
+    from ms_cls.models.weights import _crop_bias_table
+    big, small = 7, 3
+    rows = np.arange((2 * big - 1) ** 2)
+    offsets = np.stack([rows // (2 * big - 1) - (big - 1), rows % (2 * big - 1) - (big - 1)], 1)
+    cropped = _crop_bias_table(offsets.astype(np.float32), ((2 * small - 1) ** 2, 2))
+    rows = np.arange((2 * small - 1) ** 2)
+    expected = np.stack([rows // (2 * small - 1) - (small - 1), rows % (2 * small - 1) - (small - 1)], 1)
+    np.testing.assert_array_equal(cropped, expected)
+
+
+def test_swin_224_weights_load_into_a_small_input_model(tmp_path):
+    src = build_model(model_cfg('swin-tiny', 10))
+    path = str(tmp_path / 'swin224.ckpt')
+    ms.save_checkpoint(src, path)
+    cfg = model_cfg('swin-tiny', 10)
+    cfg['backbone']['img_size'] = 32
+    small = build_model(cfg)
+    lines = []
+    load_weights(small, path, log=lines.append)
+    count = len(list(small.get_parameters()))
+    assert lines[0].startswith(f'Loaded {count}/{count} parameters')
+    assert 'missing' not in lines[0] and 'cropped to the smaller window' in lines[0]
