@@ -3,8 +3,8 @@
     python benchmarks/train_step.py [--archs resnet50 swin-tiny] [--batch 8] [--size 224] [--steps 6]
 
 Both sides train the same network on the same in-memory random batches in graph mode; a first
-(compiling, warming) pass over the batches is excluded on both sides. Prints img/s for each and the ratio ms_cls / bare measured in this
-run (target >= 0.95).
+(compiling, warming) pass over the batches is excluded on both sides. Prints img/s for each and
+the ratio ms_cls / bare measured in this run (target >= 0.95).
 """
 import argparse
 import os

@@ -7,7 +7,7 @@ _base_ = [
 model = dict(
     backbone=dict(img_size=32, frozen_stages=1, drop_path_rate=0.1),
     head=dict(num_classes=10))
-optimizer = dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0005)
+optimizer = dict(type='SGD', lr=0.006, momentum=0.9, weight_decay=0.0005)
 optimizer_config = dict(grad_clip=None)
 lr_config = dict(policy='step', step=[20, 26], warmup='linear', warmup_iters=1,
                  warmup_by_epoch=True, warmup_ratio=0.1)

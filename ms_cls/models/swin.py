@@ -219,8 +219,10 @@ class SwinTransformerBlock(nn.Cell):
         w = self.window
         hp, wp = self.padded
         x = ops.reshape(x, (b, self.height, self.width, c))
-        if self.pad_h or self.pad_w:
-            x = ops.pad(x, (0, 0, 0, self.pad_w, 0, self.pad_h))
+        if self.pad_w:
+            x = ops.concat((x, ops.zeros((b, self.height, self.pad_w, c), x.dtype)), axis=2)
+        if self.pad_h:
+            x = ops.concat((x, ops.zeros((b, self.pad_h, wp, c), x.dtype)), axis=1)
         if self.shift:
             x = self._roll(x, -self.shift)
         x = ops.reshape(x, (b, hp // w, w, wp // w, w, c))
