@@ -52,3 +52,124 @@ def test_bad_lr_config_is_explained():
         build_lr_schedule(dict(policy='step', steps=[1]), 0.1, 1, 1)
     with pytest.raises(ConfigError, match="warmup='cosine'"):
         build_lr_schedule(dict(policy='step', step=[1], warmup='cosine', warmup_iters=2), 0.1, 1, 4)
+
+
+def cos_between(start, end, f):
+    return end + 0.5 * (start - end) * (1 + np.cos(np.pi * f))
+
+
+def test_policy_names_follow_mmcv_spelling():
+    assert lr_at(dict(policy='fixed'), 55) == pytest.approx(0.1)
+    assert lr_at(dict(policy='Step', step=[5]), 55) == pytest.approx(0.01)
+    with pytest.raises(ConfigError, match="'Onecycle'"):   # mmcv title-cases 'onecycle' too
+        build_lr_schedule(dict(policy='onecycle', max_lr=0.1), 0.1, 1, 10)
+
+
+def test_exp_and_poly():
+    assert lr_at(dict(policy='exp', gamma=0.5), 35) == pytest.approx(0.1 * 0.5 ** 3)
+    assert lr_at(dict(policy='exp', gamma=0.99, by_epoch=False), 35) == pytest.approx(0.1 * 0.99 ** 35, rel=1e-5)
+    poly = dict(policy='poly', power=2.0, min_lr=0.01)
+    assert lr_at(poly, 40) == pytest.approx((0.1 - 0.01) * (1 - 4 / 10) ** 2 + 0.01)
+    assert lr_at(dict(poly, by_epoch=False), 40) == pytest.approx((0.1 - 0.01) * (1 - 40 / 100) ** 2 + 0.01)
+
+
+def test_cosine_annealing_end_value_and_ratio():
+    cfg = dict(policy='CosineAnnealing', min_lr=0.001, by_epoch=False)
+    lrs = build_lr_schedule(cfg, 0.1, 10, 10)
+    assert lrs[0] == pytest.approx(0.1)
+    assert lrs[50] == pytest.approx(cos_between(0.1, 0.001, 0.5))
+    assert lrs[-1] == pytest.approx(cos_between(0.1, 0.001, 99 / 100), rel=1e-5)
+    by_epoch = dict(policy='CosineAnnealing', min_lr_ratio=0.1)
+    assert lr_at(by_epoch, 37) == pytest.approx(cos_between(0.1, 0.01, 3 / 10))
+    with pytest.raises(ConfigError, match='exactly one of min_lr and min_lr_ratio'):
+        build_lr_schedule(dict(policy='CosineAnnealing'), 0.1, 1, 1)
+
+
+def test_seed_cosine_config_with_linear_warmup():
+    """The seed's experiment 11: warmup 0.025 -> 0.1 over 1500 iterations, then cosine to 0."""
+    cfg = dict(policy='CosineAnnealing', min_lr=0, by_epoch=False, warmup='linear',
+               warmup_iters=1500, warmup_ratio=0.25)
+    lrs = build_lr_schedule(cfg, 0.1, 100, 100)
+    total = 100 * 100
+    assert lrs[0] == pytest.approx(0.025)
+    assert lrs[750] == pytest.approx(cos_between(0.1, 0, 750 / total) * (1 - 0.5 * 0.75), rel=1e-6)
+    assert lrs[1500] == pytest.approx(cos_between(0.1, 0, 1500 / total), rel=1e-6)
+    assert lrs[-1] == pytest.approx(cos_between(0.1, 0, (total - 1) / total), abs=1e-8)
+
+
+def test_flat_cosine_and_cosine_restart():
+    flat = dict(policy='FlatCosineAnnealing', start_percent=0.5, min_lr=0)
+    assert lr_at(flat, 49) == pytest.approx(0.1)
+    assert lr_at(flat, 70) == pytest.approx(cos_between(0.1, 0, 2 / 5))
+    restart = dict(policy='CosineRestart', periods=[4, 6], restart_weights=[1, 0.5], min_lr=0.0)
+    assert lr_at(restart, 20) == pytest.approx(cos_between(0.1, 0, 2 / 4))
+    # second cycle starts at epoch 4 and peaks at half the base lr
+    assert lr_at(restart, 40) == pytest.approx(0.5 * 0.5 * 0.1 * 2)
+    assert lr_at(restart, 70) == pytest.approx(0.5 * 0.1 * (1 + np.cos(np.pi * 3 / 6)) * 0.5)
+    with pytest.raises(ConfigError, match='periods add up to 5'):
+        build_lr_schedule(dict(restart, periods=[2, 3]), 0.1, 10, 10)
+
+
+def test_one_cycle_two_and_three_phases():
+    cfg = dict(policy='OneCycle', max_lr=0.1, pct_start=0.25, div_factor=10, final_div_factor=100)
+    lrs = build_lr_schedule(cfg, 999.0, 10, 10)      # base lr is ignored, as in mmcv
+    assert lrs[0] == pytest.approx(0.01)
+    assert lrs[24] == pytest.approx(0.1)              # end of phase 1 at 0.25 * 100 - 1
+    assert lrs[99] == pytest.approx(0.01 / 100)
+    assert lrs[12] == pytest.approx(cos_between(0.01, 0.1, 12 / 24), rel=1e-6)
+    three = build_lr_schedule(dict(cfg, three_phase=True, anneal_strategy='linear'), 0.1, 10, 10)
+    assert three[24] == pytest.approx(0.1) and three[48] == pytest.approx(0.01)
+    assert three[36] == pytest.approx(0.1 + (0.01 - 0.1) * 12 / 24, rel=1e-6)
+    with pytest.raises(ConfigError, match='works by iteration'):
+        build_lr_schedule(dict(cfg, by_epoch=True), 0.1, 10, 10)
+
+
+def test_cyclic_up_then_down_and_gamma():
+    cfg = dict(policy='cyclic', target_ratio=(10, 1e-4), cyclic_times=2, step_ratio_up=0.4,
+               gamma=0.5)
+    lrs = build_lr_schedule(cfg, 0.01, 10, 10)        # 2 cycles of 50 iterations, 20 up
+    assert lrs[0] == pytest.approx(0.01)
+    assert lrs[10] == pytest.approx(cos_between(0.01, 0.1, 0.5), rel=1e-6)
+    assert lrs[20] == pytest.approx(0.1)
+    assert lrs[35] == pytest.approx(cos_between(0.1, 1e-6, 15 / 30), rel=1e-6)
+    # second cycle: the peak ratio is 1 - 0.5 + 10 * 0.5 = 5.5
+    assert lrs[70] == pytest.approx(0.055, rel=1e-6)
+
+
+def test_auto_scale_lr(write):
+    from ms_cls.config import Config
+    from ms_cls.engine.schedules import scaled_lr
+    cfg = Config.fromfile(write('c.py', "optimizer = dict(type='SGD', lr=0.1)\n"
+                                        "data = dict(samples_per_gpu=64)\n"
+                                        "auto_scale_lr = dict(base_batch_size=256, enable=True)\n"))
+    lr, note = scaled_lr(cfg)
+    assert lr == pytest.approx(0.025) and '64 / 256' in note
+    assert scaled_lr(cfg, ngpus=4)[0] == pytest.approx(0.1)
+    cfg.auto_scale_lr.enable = False
+    assert scaled_lr(cfg) == (0.1, None)
+
+
+def test_vis_lr_script_writes_plot_and_csv(tmp_path):
+    """The seed's cosine run: warmup 0.025 -> 0.1 over 1500 iterations, then cosine to 0."""
+    import subprocess
+    import sys
+    import pandas as pd
+    from conftest import ROOT
+    cfg = tmp_path / 'seed11.py'
+    cfg.write_text(f"_base_ = '{ROOT}/configs/resnet/resnet50_8xb32_caltech256.py'\n"
+                   "data = dict(samples_per_gpu=64)\n"
+                   "lr_config = dict(_delete_=True, policy='CosineAnnealing', min_lr=0, "
+                   "by_epoch=False, warmup='linear', warmup_iters=1500, warmup_ratio=0.25)\n")
+    png, csv = tmp_path / 'lr.png', tmp_path / 'lr.csv'
+    res = subprocess.run([sys.executable, 'scripts/vis_lr.py', str(cfg), '--dataset-size', '24000',
+                          '--save-path', str(png), '--save-csv', str(csv)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    frame = pd.read_csv(csv)
+    assert list(frame.columns) == ['iter', 'lr', 'momentum'] and len(frame) == 375 * 100
+    assert frame.lr[0] == pytest.approx(0.025) and frame.lr[1500] == pytest.approx(0.0996, abs=1e-4)
+    assert frame.lr.iloc[-1] < 1e-8 and (frame.momentum == 0.9).all()
+    bad = subprocess.run([sys.executable, 'scripts/vis_lr.py', str(cfg), '--dataset-size', '10'],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and 'smaller than one batch' in bad.stderr

@@ -180,3 +180,13 @@ def test_truncated_image_mid_run_is_named_not_a_pipeline_dump(tiny_demo, tmp_pat
     cfg = tiny_cfg(str(data), **{'runner.max_epochs': 1})
     with pytest.raises(ImageLoadError, match=rf'Cannot decode image {victim}: image file is truncated'):
         train(cfg, str(tmp_path / 'wd'))
+
+
+def test_missing_or_mistyped_sections_are_named(tmp_path, write):
+    cfg = Config.fromfile(write('c.py', f"_base_ = '{DEMO_CONFIG}'\nlr_config = 'cosine'\n"))
+    with pytest.raises(Exception, match=r"lr_config \(set in .*c\.py\) must be a dict"):
+        train(cfg, str(tmp_path / 'wd'))
+    cfg = Config.fromfile(write('m.py', "model = dict(type='ImageClassifier')\n"))
+    with pytest.raises(Exception, match="'data' is missing from"):
+        train(cfg, str(tmp_path / 'wd'))
+    assert not (tmp_path / 'wd').exists()

@@ -2,30 +2,153 @@
 
 The optimizer takes the whole array (one value per global step), so the schedule runs inside the
 compiled graph; callbacks read the value actually applied from the same array.
+
+Every policy is a function ``f(base_lr, progress, max_progress, **policy_args)``: progress is the
+epoch index (``by_epoch=True``, over ``max_epochs``) or the iteration (over all iterations).
+Warmup then multiplies the value while the iteration is below ``warmup_iters``.
 """
+import inspect
+import math
+
 import numpy as np
 
 from ..config import ConfigError, check_keys, subset
 
-WARMUP_KEYS = ('warmup', 'warmup_iters', 'warmup_ratio', 'warmup_by_epoch')
-POLICY_KEYS = {
-    'step': ('step', 'gamma', 'min_lr'),
-    'fixed': (),
-}
+WARMUPS = ('constant', 'linear', 'exp')
 
 
-def step_lr(progress, base_lr, step, gamma=0.1, min_lr=None):
-    """StepLrUpdater: decay by ``gamma`` at each milestone (int: every ``step``)."""
+def annealing_cos(start, end, factor, weight=1.0):
+    """Cosine from ``start`` (factor 0) to ``end`` (factor 1), scaled by ``weight``."""
+    return end + 0.5 * weight * (start - end) * (math.cos(math.pi * factor) + 1)
+
+
+def annealing_linear(start, end, factor):
+    return start + (end - start) * factor
+
+
+def _target(base_lr, min_lr, min_lr_ratio):
+    if (min_lr is None) == (min_lr_ratio is None):
+        raise ConfigError("lr_config: set exactly one of min_lr and min_lr_ratio "
+                          f"(got min_lr={min_lr!r}, min_lr_ratio={min_lr_ratio!r}).")
+    return base_lr * min_lr_ratio if min_lr_ratio is not None else min_lr
+
+
+def fixed_lr(base_lr, progress, max_progress):
+    return base_lr
+
+
+def step_lr(base_lr, progress, max_progress, step, gamma=0.1, min_lr=None):
+    """Decay by ``gamma`` at each milestone (int ``step``: every ``step`` epochs/iterations)."""
     if isinstance(step, int):
         exp = progress // step
     else:
-        exp = len(step)
-        for i, milestone in enumerate(step):
-            if progress < milestone:
-                exp = i
-                break
+        exp = next((i for i, milestone in enumerate(step) if progress < milestone), len(step))
     lr = base_lr * gamma ** exp
     return max(lr, min_lr) if min_lr is not None else lr
+
+
+def exp_lr(base_lr, progress, max_progress, gamma):
+    return base_lr * gamma ** progress
+
+
+def poly_lr(base_lr, progress, max_progress, power=1.0, min_lr=0.0):
+    return (base_lr - min_lr) * (1 - progress / max_progress) ** power + min_lr
+
+
+def cosine_annealing_lr(base_lr, progress, max_progress, min_lr=None, min_lr_ratio=None):
+    return annealing_cos(base_lr, _target(base_lr, min_lr, min_lr_ratio), progress / max_progress)
+
+
+def flat_cosine_annealing_lr(base_lr, progress, max_progress, start_percent=0.75, min_lr=None,
+                             min_lr_ratio=None):
+    """Flat until ``start_percent`` of training, then cosine to the target."""
+    if not 0 <= start_percent <= 1:
+        raise ConfigError(f"lr_config.start_percent={start_percent!r} must be in [0, 1].")
+    start = round(max_progress * start_percent)
+    target = _target(base_lr, min_lr, min_lr_ratio)
+    if progress < start:
+        return base_lr
+    return annealing_cos(base_lr, target, (progress - start) / (max_progress - start))
+
+
+def cosine_restart_lr(base_lr, progress, max_progress, periods, restart_weights=(1,),
+                      min_lr=None, min_lr_ratio=None):
+    """Cosine cycles of the given ``periods``; cycle i peaks at ``restart_weights[i]``."""
+    if len(periods) != len(restart_weights):
+        raise ConfigError("lr_config: periods and restart_weights need the same length.")
+    if sum(periods) < max_progress:
+        raise ConfigError(f"lr_config.periods add up to {sum(periods)}, fewer than the "
+                          f"{max_progress} epochs/iterations to schedule.")
+    target = _target(base_lr, min_lr, min_lr_ratio)
+    ends = np.cumsum(periods)
+    idx = int(np.searchsorted(ends, progress, side='right'))
+    restart = 0 if idx == 0 else int(ends[idx - 1])
+    alpha = min((progress - restart) / periods[idx], 1)
+    return annealing_cos(base_lr, target, alpha, restart_weights[idx])
+
+
+def _anneal(strategy):
+    if strategy not in ('cos', 'linear'):
+        raise ConfigError(f"lr_config.anneal_strategy={strategy!r}; use 'cos' or 'linear'.")
+    return annealing_cos if strategy == 'cos' else annealing_linear
+
+
+def cyclic_lr(base_lr, progress, max_progress, target_ratio=(10, 1e-4), cyclic_times=1,
+              step_ratio_up=0.4, anneal_strategy='cos', gamma=1.0):
+    """Up to ``base_lr * target_ratio[0]`` then down to ``base_lr * target_ratio[1]``, per cycle;
+    each later cycle's excursion is scaled by ``gamma``."""
+    if isinstance(target_ratio, (int, float)):
+        target_ratio = (target_ratio, target_ratio / 1e5)
+    if not 0 <= step_ratio_up < 1:
+        raise ConfigError(f"lr_config.step_ratio_up={step_ratio_up!r} must be in [0, 1).")
+    per_cycle = max_progress // cyclic_times
+    up = int(step_ratio_up * per_cycle)
+    it, cycle = progress % per_cycle, progress // per_cycle
+    scale = gamma ** cycle
+    anneal = _anneal(anneal_strategy)
+    if it < up:
+        end = 1 - scale + target_ratio[0] * scale
+        return anneal(base_lr, base_lr * end, it / up)
+    start = 1 - scale + target_ratio[0] * scale
+    return anneal(base_lr * start, base_lr * target_ratio[1], (it - up) / (per_cycle - up))
+
+
+def one_cycle_lr(base_lr, progress, max_progress, max_lr, total_steps=None, pct_start=0.3,
+                 anneal_strategy='cos', div_factor=25.0, final_div_factor=1e4, three_phase=False):
+    """1cycle: from max_lr/div_factor up to max_lr, then down to initial/final_div_factor
+    (``base_lr`` is not used, as in mmcv)."""
+    total = total_steps or max_progress
+    if total < max_progress:
+        raise ConfigError(f"lr_config.total_steps={total} is fewer than the {max_progress} "
+                          "iterations to schedule.")
+    initial = max_lr / div_factor
+    final = initial / final_div_factor
+    if three_phase:
+        phases = [(pct_start * total - 1, initial, max_lr),
+                  (2 * pct_start * total - 2, max_lr, initial), (total - 1, initial, final)]
+    else:
+        phases = [(pct_start * total - 1, initial, max_lr), (total - 1, max_lr, final)]
+    anneal, start = _anneal(anneal_strategy), 0
+    for i, (end, lr_from, lr_to) in enumerate(phases):
+        if progress <= end or i == len(phases) - 1:
+            return anneal(lr_from, lr_to, (progress - start) / (end - start))
+        start = end
+    raise AssertionError('unreachable')
+
+
+POLICIES = {
+    'Fixed': fixed_lr, 'Step': step_lr, 'Exp': exp_lr, 'Poly': poly_lr,
+    'CosineAnnealing': cosine_annealing_lr, 'FlatCosineAnnealing': flat_cosine_annealing_lr,
+    'CosineRestart': cosine_restart_lr, 'Cyclic': cyclic_lr, 'OneCycle': one_cycle_lr,
+}
+ITER_ONLY = ('Cyclic', 'OneCycle')  # mmcv runs these by iteration only
+
+
+def policy_name(policy):
+    """mmcv's spelling rule: an all-lowercase name is title-cased ('step' -> 'Step')."""
+    if not isinstance(policy, str):
+        raise ConfigError(f"lr_config.policy={policy!r} must be a string.")
+    return policy.title() if policy == policy.lower() else policy
 
 
 def warmup_factor(warmup, cur_iter, warmup_iters, warmup_ratio):
@@ -36,34 +159,62 @@ def warmup_factor(warmup, cur_iter, warmup_iters, warmup_ratio):
         return 1 - (1 - cur_iter / warmup_iters) * (1 - warmup_ratio)
     if warmup == 'exp':
         return warmup_ratio ** (1 - cur_iter / warmup_iters)
-    raise ConfigError(f"lr_config.warmup={warmup!r}; use 'constant', 'linear', 'exp' or None.")
+    raise ConfigError(f"lr_config.warmup={warmup!r}; use one of {WARMUPS} or None.")
 
 
 def build_lr_schedule(lr_config, base_lr, max_epochs, steps_per_epoch):
     """lr_config dict -> float32 array of length max_epochs * steps_per_epoch."""
-    lr_config = subset(lr_config or dict(policy='fixed'))
-    policy = lr_config.pop('policy', None)
-    if policy not in POLICY_KEYS:
-        raise ConfigError(f"lr_config.policy={policy!r} is not supported; use one of "
-                          f"{sorted(POLICY_KEYS)}.")
-    by_epoch = lr_config.pop('by_epoch', True)
-    warmup = lr_config.pop('warmup', None)
-    warmup_iters = lr_config.pop('warmup_iters', 0)
-    warmup_ratio = lr_config.pop('warmup_ratio', 0.1)
-    warmup_by_epoch = lr_config.pop('warmup_by_epoch', False)
-    check_keys(lr_config, POLICY_KEYS[policy], f"lr_config (policy='{policy}')")
-    if policy == 'step' and 'step' not in lr_config:
-        raise ConfigError("lr_config.step is required for policy='step' (e.g. step=[30, 60, 90]).")
-    if warmup is not None and not 0 < warmup_ratio <= 1:
-        raise ConfigError(f"lr_config.warmup_ratio={warmup_ratio} must be in (0, 1].")
-    if warmup_by_epoch:
+    if lr_config is not None and not isinstance(lr_config, dict):
+        raise ConfigError(f"lr_config must be a dict such as dict(policy='step', step=[30, 60]), "
+                          f"got {lr_config!r}.")
+    args = subset(lr_config or dict(policy='fixed'))
+    name = policy_name(args.pop('policy', None))
+    if name not in POLICIES:
+        raise ConfigError(f"lr_config.policy={name!r} is not supported; use one of "
+                          f"{', '.join(POLICIES)}.")
+    by_epoch = args.pop('by_epoch', name not in ITER_ONLY)
+    if by_epoch and name in ITER_ONLY:
+        raise ConfigError(f"lr_config.policy='{name}' works by iteration: remove by_epoch=True.")
+    warmup = args.pop('warmup', None)
+    warmup_iters = args.pop('warmup_iters', 0)
+    warmup_ratio = args.pop('warmup_ratio', 0.1)
+    if args.pop('warmup_by_epoch', False):
         warmup_iters = warmup_iters * steps_per_epoch
+    policy = POLICIES[name]
+    known = [p for p in inspect.signature(policy).parameters][3:]
+    check_keys(args, known, f"lr_config (policy='{name}')")
+    if warmup is not None:
+        if warmup not in WARMUPS:
+            raise ConfigError(f"lr_config.warmup={warmup!r}; use one of {WARMUPS} or None.")
+        if not 0 < warmup_ratio <= 1:
+            raise ConfigError(f"lr_config.warmup_ratio={warmup_ratio} must be in (0, 1].")
     total = max_epochs * steps_per_epoch
-    lrs = np.empty(total, dtype=np.float32)
-    for it in range(total):
-        progress = it // steps_per_epoch if by_epoch else it
-        lr = base_lr if policy == 'fixed' else step_lr(progress, base_lr, **lr_config)
-        if warmup is not None and it < warmup_iters:
-            lr *= warmup_factor(warmup, it, warmup_iters, warmup_ratio)
-        lrs[it] = lr
+    max_progress = max_epochs if by_epoch else total
+    try:
+        lrs = np.empty(total, dtype=np.float32)
+        for it in range(total):
+            progress = it // steps_per_epoch if by_epoch else it
+            lr = policy(base_lr, progress, max_progress, **args)
+            if warmup is not None and it < warmup_iters:
+                lr *= warmup_factor(warmup, it, warmup_iters, warmup_ratio)
+            lrs[it] = lr
+    except TypeError as err:
+        raise ConfigError(f"lr_config (policy='{name}'): {err}") from None
     return lrs
+
+
+def scaled_lr(cfg, ngpus=1):
+    """``optimizer.lr``, times total batch / ``auto_scale_lr.base_batch_size`` when enabled.
+
+    Returns (lr, a log line or None).
+    """
+    lr = cfg.optimizer.lr
+    auto = cfg.get('auto_scale_lr') or {}
+    check_keys(auto, ('base_batch_size', 'enable'), 'auto_scale_lr')
+    if not auto.get('enable', False):
+        return lr, None
+    if not auto.get('base_batch_size'):
+        raise ConfigError("auto_scale_lr.base_batch_size is required when enable=True.")
+    batch = cfg.data.samples_per_gpu * ngpus
+    scaled = lr * batch / auto['base_batch_size']
+    return scaled, (f"auto_scale_lr: lr {lr:g} x {batch} / {auto['base_batch_size']} = {scaled:g}")

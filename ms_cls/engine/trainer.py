@@ -20,7 +20,7 @@ from ..runtime import init_context, onednn_note, resolve_amp_level
 from .callbacks import CheckpointSaver, RunState, TrainMonitor
 from .log import RunLog
 from .optimizers import build_optimizer, optimizer_args
-from .schedules import build_lr_schedule
+from .schedules import build_lr_schedule, scaled_lr
 
 SECTION_KEYS = {
     'runner': ('type', 'max_epochs'),
@@ -40,8 +40,18 @@ def default_work_dir(cfg):
     return os.path.join('work_dirs', stem)
 
 
+DICT_SECTIONS = ('model', 'data', 'optimizer', 'optimizer_config', 'lr_config', 'runner',
+                 'checkpoint_config', 'log_config', 'evaluation', 'auto_scale_lr')
+
+
 def check_sections(cfg):
     """Validate the keys of the plain (type-less) sections before anything slow happens."""
+    for section in DICT_SECTIONS:
+        if cfg.get(section) is not None and not isinstance(cfg[section], dict):
+            raise ConfigError(f"{cfg.where(section)} must be a dict, got {cfg[section]!r}.")
+    for section in ('model', 'data', 'optimizer', 'runner'):
+        if not cfg.get(section):
+            raise ConfigError(f"'{section}' is missing from {cfg.filename or 'the config'}.")
     for section, keys in SECTION_KEYS.items():
         if isinstance(cfg.get(section), dict):
             check_keys(cfg[section], keys, section)
@@ -110,7 +120,6 @@ class ConfigParts:
     """What can be built from the config alone, before any data is read or file written."""
     net: object
     loss_fn: object
-    opt_args: dict
     pipelines: dict
 
 
@@ -119,12 +128,12 @@ def build_config_parts(cfg):
     check_sections(cfg)
     net = build_model(cfg.model)
     loss_fn = build_loss(cfg.model)
-    _, opt_args = optimizer_args(cfg.optimizer)
-    build_lr_schedule(cfg.get('lr_config'), opt_args.lr, cfg.runner.max_epochs, 1)
+    optimizer_args(cfg.optimizer)
+    build_lr_schedule(cfg.get('lr_config'), scaled_lr(cfg)[0], cfg.runner.max_epochs, 1)
     data_cfg = cfg.data
     pipelines = {split: build_pipeline((data_cfg.get(split) or {}).get('pipeline', []),
                                        f'data.{split}.pipeline') for split in ('train', 'val')}
-    return ConfigParts(net, loss_fn, opt_args, pipelines)
+    return ConfigParts(net, loss_fn, pipelines)
 
 
 def train(cfg, work_dir=None):
@@ -181,8 +190,10 @@ def _fit(cfg, parts, device, amp_level, work_dir, log):
                                   ops=parts.pipelines['val']) if val_set else None
 
     steps_per_epoch = train_loader.get_dataset_size()
-    lr_schedule = build_lr_schedule(cfg.get('lr_config'), parts.opt_args.lr, max_epochs,
-                                    steps_per_epoch)
+    base_lr, note = scaled_lr(cfg)
+    if note:
+        log.info(note)
+    lr_schedule = build_lr_schedule(cfg.get('lr_config'), base_lr, max_epochs, steps_per_epoch)
     scale_manager, opt_loss_scale, note = loss_scaling(cfg.get('loss_scale', 'dynamic'),
                                                        amp_level, device)
     if note:

@@ -1,0 +1,1 @@
+"""Looking at runs and data without training: schedules, logs, datasets."""

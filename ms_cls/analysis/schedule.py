@@ -1,0 +1,52 @@
+"""The learning-rate (and momentum) of every iteration of a config, as a table and a plot."""
+import numpy as np
+import pandas as pd
+
+from ..config import ConfigError
+from ..engine.schedules import build_lr_schedule, scaled_lr
+
+
+def steps_per_epoch(cfg, dataset_size, ngpus=1):
+    """Iterations per epoch as the trainer runs them (incomplete last batch dropped)."""
+    batch = cfg.data.samples_per_gpu * ngpus
+    steps = dataset_size // batch
+    if steps < 1:
+        raise ConfigError(f"--dataset-size {dataset_size} is smaller than one batch "
+                          f"({cfg.data.samples_per_gpu} x {ngpus} GPUs).")
+    return steps
+
+
+def schedule_frame(cfg, dataset_size, ngpus=1):
+    """DataFrame with columns iter (0-based over all epochs), lr, momentum."""
+    steps = steps_per_epoch(cfg, dataset_size, ngpus)
+    lrs = build_lr_schedule(cfg.get('lr_config'), scaled_lr(cfg, ngpus)[0],
+                            cfg.runner.max_epochs, steps)
+    opt = cfg.optimizer
+    momentum = opt.get('momentum', opt.get('betas', (0.0,))[0] if opt.get('betas') else 0.0)
+    return pd.DataFrame({'iter': np.arange(len(lrs)), 'lr': lrs.astype(np.float64),
+                         'momentum': np.full(len(lrs), float(momentum))})
+
+
+def plot_schedule(frame, path, title, steps_per_epoch):
+    """Save lr (and momentum when it varies) against iterations, epochs marked on top."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    varying = frame['momentum'].nunique() > 1
+    fig, axes = plt.subplots(2 if varying else 1, 1, figsize=(9, 6 if varying else 4),
+                             squeeze=False, sharex=True)
+    axes[0, 0].plot(frame['iter'], frame['lr'])
+    axes[0, 0].set_ylabel('learning rate')
+    axes[0, 0].set_title(title)
+    if varying:
+        axes[1, 0].plot(frame['iter'], frame['momentum'], color='tab:orange')
+        axes[1, 0].set_ylabel('momentum')
+    axes[-1, 0].set_xlabel('iteration')
+    top = axes[0, 0].secondary_xaxis('top', functions=(lambda i: i / steps_per_epoch,
+                                                       lambda e: e * steps_per_epoch))
+    top.set_xlabel('epoch')
+    for ax in axes[:, 0]:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
