@@ -1,14 +1,14 @@
 """Config dict -> network cells. Plain name -> class tables; no registry framework."""
-from ..config import ConfigError, build_from_cfg, check_keys
+from ..config import ConfigError, build_from_cfg, check_keys, subset
 from .classifier import GlobalAveragePooling, ImageClassifier, LinearClsHead
-from .losses import CrossEntropyLoss
+from .losses import CrossEntropyLoss, LabelSmoothLoss
 from .resnet import ResNet
 from .swin import SwinTransformer
 
 BACKBONES = {'ResNet': ResNet, 'SwinTransformer': SwinTransformer}
 NECKS = {'GlobalAveragePooling': GlobalAveragePooling}
 HEADS = {'LinearClsHead': LinearClsHead}
-LOSSES = {'CrossEntropyLoss': CrossEntropyLoss}
+LOSSES = {'CrossEntropyLoss': CrossEntropyLoss, 'LabelSmoothLoss': LabelSmoothLoss}
 CLASSIFIER_KEYS = ('type', 'backbone', 'neck', 'head', 'pretrained', 'train_cfg')
 
 
@@ -65,5 +65,9 @@ def attach_classes(net, classes, model_cfg):
 
 def build_loss(model_cfg):
     """The training loss named by ``model.head.loss`` (default: CrossEntropyLoss)."""
-    loss_cfg = model_cfg['head'].get('loss') or dict(type='CrossEntropyLoss')
+    head = model_cfg['head']
+    loss_cfg = head.get('loss') or dict(type='CrossEntropyLoss')
+    if loss_cfg.get('type') == 'LabelSmoothLoss' and loss_cfg.get('num_classes') is None:
+        loss_cfg = subset(loss_cfg)
+        loss_cfg['num_classes'] = head.get('num_classes')
     return _build(loss_cfg, LOSSES, 'loss')
