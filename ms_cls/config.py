@@ -11,6 +11,7 @@ import difflib
 import inspect
 import os
 import pprint
+import re
 
 BASE_KEY = '_base_'
 DELETE_KEY = '_delete_'
@@ -117,22 +118,54 @@ def _merge(base, child, path, source):
     return merged
 
 
-def _read_file(filename):
-    """Execute a config file and return its public names as a plain dict."""
+BASE_REF = re.compile(r'\{\{\s*_base_\.([\w.]+)\s*\}\}')
+
+
+def _read_text(filename):
     if not os.path.isfile(filename):
         raise ConfigError(f"Config file not found: {filename}")
     if not filename.endswith('.py'):
         raise ConfigError(f"Config file {filename} must be a Python file (.py).")
     with open(filename, encoding='utf-8') as f:
-        text = f.read()
+        return f.read()
+
+
+def _declared_bases(text, filename):
+    """The ``_base_`` list of a config, read without running it (bases load first)."""
     try:
-        code = compile(text, filename, 'exec')
+        tree = ast.parse(BASE_REF.sub('None', text), filename)
     except SyntaxError as err:
         raise ConfigError(f"Syntax error in config {filename}, line {err.lineno}: {err.msg}") \
             from None
-    namespace = {'__file__': filename, '__name__': '__config__'}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == BASE_KEY for t in node.targets):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                raise ConfigError(f"{filename}: _base_ must be a literal path or list of paths.") \
+                    from None
+            return [bases] if isinstance(bases, str) else list(bases)
+    return []
+
+
+def _run(text, filename, bases):
+    """Execute a config file; ``{{_base_.a.b}}`` (mmcv syntax) reads the merged bases."""
+    def base_value(dotted):
+        node = bases
+        for key in dotted.split('.'):
+            if not isinstance(node, dict) or key not in node:
+                raise ConfigError(f"{filename}: {{{{_base_.{dotted}}}}} is not defined by its "
+                                  "_base_ files.")
+            node = node[key]
+        return copy.deepcopy(_plain(node))
+
+    code = compile(BASE_REF.sub(r"__base_value__('\1')", text), filename, 'exec')
+    namespace = {'__file__': filename, '__name__': '__config__', '__base_value__': base_value}
     try:
         exec(code, namespace)  # the config file is the user's own Python, as in mmcls
+    except ConfigError:
+        raise
     except Exception as err:  # noqa: BLE001 - any failure of the user's file is reported as such
         raise ConfigError(f"Config {filename} failed to run: {type(err).__name__}: {err}") \
             from None
@@ -145,13 +178,10 @@ def _load(filename, chain=()):
     filename = os.path.abspath(filename)
     if filename in chain:
         raise ConfigError("Circular _base_ chain: " + ' -> '.join(chain + (filename,)))
-    raw = _read_file(filename)
-    bases = raw.pop(BASE_KEY, [])
-    if isinstance(bases, str):
-        bases = [bases]
+    text = _read_text(filename)
     shown = os.path.relpath(filename)
     merged = ConfigDict()
-    for base in bases:
+    for base in _declared_bases(text, filename):
         base_file = os.path.join(os.path.dirname(filename), base)
         if not os.path.isfile(base_file):
             raise ConfigError(f"_base_ file '{base}' named in {shown} does not exist "
@@ -166,6 +196,8 @@ def _load(filename, chain=()):
         for key, value in base_cfg.items():
             merged[key] = value
             merged._sources[key] = base_cfg.source_of(key)
+    raw = _run(text, filename, merged)
+    raw.pop(BASE_KEY, None)
     return _merge(merged, raw, '', shown)
 
 

@@ -133,3 +133,15 @@ def test_helper_names_allowed_but_near_miss_warns(write):
                                         "lr_confg = dict(policy='step', step=[1])\n"))
     (miss,) = near_misses(cfg)
     assert "'lr_confg'" in miss and "c.py" in miss and "did you mean 'lr_config'" in miss
+
+
+def test_base_references_with_mmcv_double_braces(write):
+    write('base/aug.py', "policies = [dict(type='Invert'), dict(type='Equalize')]\n"
+                         "norm = dict(mean=[1, 2, 3])\n")
+    cfg = Config.fromfile(write('c.py', "_base_ = ['base/aug.py']\n"
+                                        "pipeline = [dict(type='RandAugment', policies={{_base_.policies}}),\n"
+                                        "            dict(type='Pad', value={{ _base_.norm.mean }}[::-1])]\n"))
+    assert cfg.pipeline[0]['policies'] == [dict(type='Invert'), dict(type='Equalize')]
+    assert cfg.pipeline[1]['value'] == [3, 2, 1]
+    with pytest.raises(ConfigError, match=r"\{\{_base_\.nope\}\} is not defined"):
+        Config.fromfile(write('d.py', "_base_ = 'base/aug.py'\nx = {{_base_.nope}}\n"))

@@ -9,6 +9,7 @@ import mindspore as ms
 from mindspore.dataset import transforms, vision
 
 from ..config import ConfigError, build_from_cfg
+from .rand_augment import RandAugment
 
 INTERPOLATIONS = {
     'nearest': vision.Inter.NEAREST, 'bilinear': vision.Inter.BILINEAR,
@@ -85,6 +86,14 @@ def normalize(mean, std, to_rgb=True):
     return ops + [vision.Normalize(mean=list(mean), std=list(std))]
 
 
+def rand_augment(policies, num_policies, magnitude_level, magnitude_std=0.0, total_level=30,
+                 hparams=None):
+    """mmcls RandAugment (see ``ms_cls.data.rand_augment``), a Python op on HWC uint8 images."""
+    seed = ms.dataset.config.get_seed()
+    return [RandAugment(policies, num_policies, magnitude_level, magnitude_std, total_level,
+                        hparams, seed=seed)]
+
+
 TRANSFORMS = {
     'LoadImageFromFile': handled_by_loader,
     'ImageToTensor': handled_by_loader,
@@ -95,6 +104,7 @@ TRANSFORMS = {
     'Resize': resize,
     'CenterCrop': center_crop,
     'Normalize': normalize,
+    'RandAugment': rand_augment,
 }
 
 
