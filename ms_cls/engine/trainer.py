@@ -199,7 +199,7 @@ def _fit(cfg, parts, device, amp_level, work_dir, log):
     if note:
         log.info(note)
     optimizer = build_optimizer(cfg.optimizer, net.trainable_params(), lr_schedule,
-                                loss_scale=opt_loss_scale)
+                                loss_scale=opt_loss_scale, net=net)
     model = Model(net, loss_fn=parts.loss_fn, optimizer=optimizer,
                   metrics=_metrics(net.head, len(classes)), amp_level=amp_level,
                   loss_scale_manager=scale_manager)

@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 import mindspore as ms
+from mindspore.train import serialization as _serialization
 
 from ..config import ConfigError
 
@@ -16,6 +17,27 @@ META_KEY = 'ms_cls_meta'
 HEAD_PREFIX = 'classifier.'
 BIAS_TABLE = 'relative_position_bias_table'
 EMA_PREFIX = 'ema.'
+
+
+def available_memory():
+    """MemAvailable from /proc/meminfo: free memory plus the page cache the kernel can drop.
+
+    MindSpore 2.10 refuses to read a .ckpt larger than the *free* pages (SC_AVPHYS_PAGES); after
+    a training run has filled the page cache that can be a few hundred MB on a machine with
+    gigabytes available, so ms_cls gives its size check this figure instead.
+    """
+    try:
+        with open('/proc/meminfo', encoding='ascii') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+if hasattr(_serialization, '_get_available_memory'):
+    _serialization._get_available_memory = available_memory
 
 
 def read_checkpoint(path):
