@@ -1,16 +1,9 @@
 # Seed experiment 11: ResNet-50, frozen_stages=2, batch 32, lr 0.1,
 # lr_config CosineAnnealing to 0 by iteration, linear warmup 1500 iterations from 0.25x,
 # swin-style RandAugment.
-# Reported top-1 with ImageNet weights: 90.4. Convert them once (nothing is downloaded), e.g.
-#   python scripts/convert_weights.py resnet50-torchvision.pth checkpoints/resnet50.ckpt --arch resnet50
-_base_ = [
-    '../_base_/models/resnet50.py', '../_base_/datasets/caltech256_bs64_randaug.py',
-    '../_base_/schedules/sgd_step_100e.py', '../_base_/default_runtime.py'
-]
-model = dict(
-    pretrained='checkpoints/resnet50.ckpt',
-    backbone=dict(frozen_stages=2),
-    head=dict(num_classes=257))
+# Reported top-1 with ImageNet weights: 90.4.
+_base_ = ['./resnet50_pretrained_caltech256.py', '../_base_/datasets/caltech256_bs64_randaug.py']
+model = dict(backbone=dict(frozen_stages=2))
 data = dict(samples_per_gpu=32)
 optimizer = dict(lr=0.1)
 lr_config = dict(_delete_=True, policy='CosineAnnealing', min_lr=0, by_epoch=False,
