@@ -269,16 +269,15 @@ def paramwise_settings(net, params, paramwise):
     return settings
 
 
-def build_param_groups(opt_cfg, params, lr_schedule, net=None):
+def build_param_groups(args, values, params, lr_schedule, net=None):
     """MindSpore parameter groups for ``params`` (frozen ones dropped).
 
     Without ``paramwise_cfg``: one group whose weight decay applies to every parameter, BatchNorm
     and biases included (mmcls; MindSpore's own default skips names with 'gamma'/'beta').
     With it: one group per (lr multiplier, weight decay), each carrying its own
     ``weight_decay`` and, where the multiplier is not 1, its own per-step ``lr`` array.
+    ``args``/``values``: the checked optimizer arguments and their resolved values.
     """
-    name, args = optimizer_args(opt_cfg)
-    values = _resolved(name, args)
     if params is None:
         if net is None:
             raise ValueError("build_optimizer needs params or net.")
@@ -318,7 +317,7 @@ def build_optimizer(opt_cfg, params, lr_schedule, loss_scale=1.0, net=None):
     """
     name, args = optimizer_args(opt_cfg)
     values = _resolved(name, args)
-    groups = build_param_groups(opt_cfg, params, lr_schedule, net=net)
+    groups = build_param_groups(args, values, params, lr_schedule, net=net)
     lr = ms.Tensor(np.asarray(lr_schedule, np.float32), ms.float32)
     loss_scale = float(loss_scale)
     wd = float(values['weight_decay'])
