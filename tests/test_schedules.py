@@ -173,3 +173,69 @@ def test_vis_lr_script_writes_plot_and_csv(tmp_path):
     bad = subprocess.run([sys.executable, 'scripts/vis_lr.py', str(cfg), '--dataset-size', '10'],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and 'smaller than one batch' in bad.stderr
+
+
+def test_cyclic_momentum_mirrors_the_cyclic_lr():
+    """mmcv's pairing: momentum goes down to 0.85 while the lr rises, then back to 0.95."""
+    from ms_cls.engine.schedules import build_momentum_schedule
+    cfg = dict(policy='cyclic', target_ratio=(0.85 / 0.95, 1), cyclic_times=1, step_ratio_up=0.4)
+    mom = build_momentum_schedule(cfg, 0.95, 10, 10)      # 100 iterations, 40 up
+    assert mom[0] == pytest.approx(0.95)
+    assert mom[20] == pytest.approx(cos_between(0.95, 0.85, 0.5), rel=1e-6)
+    assert mom[40] == pytest.approx(0.85)
+    assert mom[70] == pytest.approx(cos_between(0.85, 0.95, 0.5), rel=1e-6)
+    assert mom.min() == pytest.approx(0.85) and mom.max() == pytest.approx(0.95)
+    assert build_momentum_schedule(None, 0.9, 10, 10) is None
+
+
+def test_step_cosine_and_one_cycle_momentum():
+    from ms_cls.engine.schedules import build_momentum_schedule
+    step = build_momentum_schedule(dict(policy='step', step=[2, 4]), 0.9, 6, 5)
+    assert step[9] == pytest.approx(0.9) and step[10] == pytest.approx(0.45)   # gamma 0.5
+    assert step[29] == pytest.approx(0.225)
+    cos = build_momentum_schedule(dict(policy='CosineAnnealing', min_momentum_ratio=0.5,
+                                       by_epoch=False), 0.9, 10, 10)
+    assert cos[50] == pytest.approx(cos_between(0.9, 0.45, 0.5), rel=1e-6)
+    one = build_momentum_schedule(dict(policy='OneCycle', pct_start=0.25), 0.0, 10, 10)
+    assert one[0] == pytest.approx(0.95) and one[24] == pytest.approx(0.85)
+    assert one[99] == pytest.approx(0.95)
+
+
+def test_momentum_warmup_divides_by_the_lr_warmup_factor():
+    """mmcv's MomentumUpdaterHook: momentum / (1 - (1 - t/W)(1 - r)) while t < W."""
+    from ms_cls.engine.schedules import build_momentum_schedule
+    mom = build_momentum_schedule(dict(policy='step', step=[100], warmup='linear',
+                                       warmup_iters=10, warmup_ratio=0.9), 0.8, 2, 10)
+    assert mom[0] == pytest.approx(0.8 / 0.9)
+    assert mom[5] == pytest.approx(0.8 / (1 - 0.5 * 0.1))
+    assert mom[10] == pytest.approx(0.8)
+
+
+def test_bad_momentum_config_is_named():
+    from ms_cls.engine.schedules import build_momentum_schedule
+    with pytest.raises(ConfigError, match=r"momentum_config.policy='Poly' is not supported"):
+        build_momentum_schedule(dict(policy='poly'), 0.9, 2, 2)
+    with pytest.raises(ConfigError, match=r"momentum_config \(policy='Cyclic'\): step_ratio_up"):
+        build_momentum_schedule(dict(policy='cyclic', step_ratio_up=1.5), 0.9, 2, 2)
+    with pytest.raises(ConfigError, match="Unknown key 'min_lr' in momentum_config"):
+        build_momentum_schedule(dict(policy='CosineAnnealing', min_lr=0), 0.9, 2, 2)
+
+
+def test_schedule_frame_has_the_scheduled_momentum(write):
+    from ms_cls.analysis.schedule import schedule_frame
+    from ms_cls.config import Config
+    cfg = Config.fromfile(write('cyc.py', """
+optimizer = dict(type='SGD', lr=0.01, momentum=0.95)
+data = dict(samples_per_gpu=10)
+runner = dict(type='EpochBasedRunner', max_epochs=10)
+lr_config = dict(policy='cyclic', target_ratio=(10, 1e-4), cyclic_times=1, step_ratio_up=0.4)
+momentum_config = dict(policy='cyclic', target_ratio=(0.85 / 0.95, 1), cyclic_times=1,
+                       step_ratio_up=0.4)
+"""))
+    frame = schedule_frame(cfg, dataset_size=100)
+    assert len(frame) == 100
+    assert frame.lr[40] == pytest.approx(0.1) and frame.momentum[40] == pytest.approx(0.85)
+    assert frame.momentum[0] == pytest.approx(0.95) and frame.momentum[99] > 0.94
+    cfg.optimizer.type = 'AdamW'
+    with pytest.raises(ConfigError, match="momentum_config schedules SGD's momentum"):
+        schedule_frame(cfg, dataset_size=100)

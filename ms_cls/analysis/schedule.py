@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError
-from ..engine.schedules import build_lr_schedule, scaled_lr
+from ..engine.schedules import (base_momentum, build_lr_schedule, build_momentum_schedule,
+                                scaled_lr)
 
 
 def steps_per_epoch(cfg, dataset_size, ngpus=1):
@@ -21,10 +22,16 @@ def schedule_frame(cfg, dataset_size, ngpus=1):
     steps = steps_per_epoch(cfg, dataset_size, ngpus)
     lrs = build_lr_schedule(cfg.get('lr_config'), scaled_lr(cfg, ngpus)[0],
                             cfg.runner.max_epochs, steps)
-    opt = cfg.optimizer
-    momentum = opt.get('momentum', opt.get('betas', (0.0,))[0] if opt.get('betas') else 0.0)
+    scheduled = base_momentum(cfg)
+    if scheduled is not None:
+        momentum = build_momentum_schedule(cfg.momentum_config, scheduled, cfg.runner.max_epochs,
+                                           steps).astype(np.float64)
+    else:
+        opt = cfg.optimizer
+        fixed = opt.get('momentum', opt.get('betas', (0.0,))[0] if opt.get('betas') else 0.0)
+        momentum = np.full(len(lrs), float(fixed))
     return pd.DataFrame({'iter': np.arange(len(lrs)), 'lr': lrs.astype(np.float64),
-                         'momentum': np.full(len(lrs), float(momentum))})
+                         'momentum': momentum})
 
 
 def plot_schedule(frame, path, title, steps_per_epoch):

@@ -28,7 +28,7 @@ def annealing_linear(start, end, factor):
 
 def _target(base_lr, min_lr, min_lr_ratio):
     if (min_lr is None) == (min_lr_ratio is None):
-        raise ConfigError("lr_config: set exactly one of min_lr and min_lr_ratio "
+        raise ConfigError("set exactly one of min_lr and min_lr_ratio "
                           f"(got min_lr={min_lr!r}, min_lr_ratio={min_lr_ratio!r}).")
     return base_lr * min_lr_ratio if min_lr_ratio is not None else min_lr
 
@@ -63,7 +63,7 @@ def flat_cosine_annealing_lr(base_lr, progress, max_progress, start_percent=0.75
                              min_lr_ratio=None):
     """Flat until ``start_percent`` of training, then cosine to the target."""
     if not 0 <= start_percent <= 1:
-        raise ConfigError(f"lr_config.start_percent={start_percent!r} must be in [0, 1].")
+        raise ConfigError(f"start_percent={start_percent!r} must be in [0, 1].")
     start = round(max_progress * start_percent)
     target = _target(base_lr, min_lr, min_lr_ratio)
     if progress < start:
@@ -75,9 +75,9 @@ def cosine_restart_lr(base_lr, progress, max_progress, periods, restart_weights=
                       min_lr=None, min_lr_ratio=None):
     """Cosine cycles of the given ``periods``; cycle i peaks at ``restart_weights[i]``."""
     if len(periods) != len(restart_weights):
-        raise ConfigError("lr_config: periods and restart_weights need the same length.")
+        raise ConfigError("periods and restart_weights need the same length.")
     if sum(periods) < max_progress:
-        raise ConfigError(f"lr_config.periods add up to {sum(periods)}, fewer than the "
+        raise ConfigError(f"periods add up to {sum(periods)}, fewer than the "
                           f"{max_progress} epochs/iterations to schedule.")
     target = _target(base_lr, min_lr, min_lr_ratio)
     ends = np.cumsum(periods)
@@ -89,7 +89,7 @@ def cosine_restart_lr(base_lr, progress, max_progress, periods, restart_weights=
 
 def _anneal(strategy):
     if strategy not in ('cos', 'linear'):
-        raise ConfigError(f"lr_config.anneal_strategy={strategy!r}; use 'cos' or 'linear'.")
+        raise ConfigError(f"anneal_strategy={strategy!r}; use 'cos' or 'linear'.")
     return annealing_cos if strategy == 'cos' else annealing_linear
 
 
@@ -100,7 +100,7 @@ def cyclic_lr(base_lr, progress, max_progress, target_ratio=(10, 1e-4), cyclic_t
     if isinstance(target_ratio, (int, float)):
         target_ratio = (target_ratio, target_ratio / 1e5)
     if not 0 <= step_ratio_up < 1:
-        raise ConfigError(f"lr_config.step_ratio_up={step_ratio_up!r} must be in [0, 1).")
+        raise ConfigError(f"step_ratio_up={step_ratio_up!r} must be in [0, 1).")
     per_cycle = max_progress // cyclic_times
     up = int(step_ratio_up * per_cycle)
     it, cycle = progress % per_cycle, progress // per_cycle
@@ -119,7 +119,7 @@ def one_cycle_lr(base_lr, progress, max_progress, max_lr, total_steps=None, pct_
     (``base_lr`` is not used, as in mmcv)."""
     total = total_steps or max_progress
     if total < max_progress:
-        raise ConfigError(f"lr_config.total_steps={total} is fewer than the {max_progress} "
+        raise ConfigError(f"total_steps={total} is fewer than the {max_progress} "
                           "iterations to schedule.")
     initial = max_lr / div_factor
     final = initial / final_div_factor
@@ -147,7 +147,7 @@ ITER_ONLY = ('Cyclic', 'OneCycle')  # mmcv runs these by iteration only
 def policy_name(policy):
     """mmcv's spelling rule: an all-lowercase name is title-cased ('step' -> 'Step')."""
     if not isinstance(policy, str):
-        raise ConfigError(f"lr_config.policy={policy!r} must be a string.")
+        raise ConfigError(f"policy={policy!r} must be a string, e.g. policy='step'.")
     return policy.title() if policy == policy.lower() else policy
 
 
@@ -164,43 +164,114 @@ def warmup_factor(warmup, cur_iter, warmup_iters, warmup_ratio):
 
 def build_lr_schedule(lr_config, base_lr, max_epochs, steps_per_epoch):
     """lr_config dict -> float32 array of length max_epochs * steps_per_epoch."""
-    if lr_config is not None and not isinstance(lr_config, dict):
-        raise ConfigError(f"lr_config must be a dict such as dict(policy='step', step=[30, 60]), "
-                          f"got {lr_config!r}.")
-    args = subset(lr_config or dict(policy='fixed'))
+    return _build_schedule('lr_config', lr_config or dict(policy='fixed'), base_lr, max_epochs,
+                           steps_per_epoch, POLICIES, ITER_ONLY, 0.1, _warm_lr)
+
+
+def step_momentum(base, progress, max_progress, step, gamma=0.5, min_momentum=None):
+    return step_lr(base, progress, max_progress, step, gamma, min_momentum)
+
+
+def cosine_annealing_momentum(base, progress, max_progress, min_momentum=None,
+                              min_momentum_ratio=None):
+    if (min_momentum is None) == (min_momentum_ratio is None):
+        raise ConfigError("set exactly one of min_momentum and min_momentum_ratio.")
+    target = base * min_momentum_ratio if min_momentum_ratio is not None else min_momentum
+    return annealing_cos(base, target, progress / max_progress)
+
+
+def cyclic_momentum(base, progress, max_progress, target_ratio=(0.85 / 0.95, 1), cyclic_times=1,
+                    step_ratio_up=0.4, anneal_strategy='cos', gamma=1.0):
+    """Down to ``base * target_ratio[0]`` while the cyclic lr goes up, then to
+    ``base * target_ratio[1]`` (the same phases as the cyclic lr)."""
+    return cyclic_lr(base, progress, max_progress, target_ratio, cyclic_times, step_ratio_up,
+                     anneal_strategy, gamma)
+
+
+def one_cycle_momentum(base, progress, max_progress, base_momentum=0.85, max_momentum=0.95,
+                       pct_start=0.3, anneal_strategy='cos', three_phase=False):
+    """max_momentum -> base_momentum while the 1cycle lr rises, then back (the optimizer's own
+    momentum is not used, as in mmcv)."""
+    total = max_progress
+    if three_phase:
+        phases = [(pct_start * total - 1, max_momentum, base_momentum),
+                  (2 * pct_start * total - 2, base_momentum, max_momentum),
+                  (total - 1, max_momentum, max_momentum)]
+    else:
+        phases = [(pct_start * total - 1, max_momentum, base_momentum),
+                  (total - 1, base_momentum, max_momentum)]
+    anneal, start = _anneal(anneal_strategy), 0
+    for i, (end, frm, to) in enumerate(phases):
+        if progress <= end or i == len(phases) - 1:
+            return anneal(frm, to, (progress - start) / (end - start))
+        start = end
+    raise AssertionError('unreachable')
+
+
+MOMENTUM_POLICIES = {
+    'Step': step_momentum, 'CosineAnnealing': cosine_annealing_momentum,
+    'Cyclic': cyclic_momentum, 'OneCycle': one_cycle_momentum,
+}
+
+
+def build_momentum_schedule(momentum_config, base_momentum, max_epochs, steps_per_epoch):
+    """momentum_config dict -> float32 array of the optimizer momentum at every iteration, or
+    None without a config (mmcv ``MomentumUpdaterHook``). Warmup divides the scheduled value by
+    the lr warmup factor (mmcv's rule; warmup_ratio defaults to 0.9 here)."""
+    if momentum_config is None:
+        return None
+    return _build_schedule('momentum_config', momentum_config, base_momentum, max_epochs,
+                           steps_per_epoch, MOMENTUM_POLICIES, ITER_ONLY, 0.9, _warm_momentum)
+
+
+def _warm_lr(value, factor):
+    return value * factor
+
+
+def _warm_momentum(value, factor):
+    return value / factor
+
+
+def _build_schedule(section, config, base, max_epochs, steps_per_epoch, policies, iter_only,
+                    default_warmup_ratio, apply_warmup):
+    """One value per iteration from a policy, ``by_epoch`` progress and an optional warmup."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"{section} must be a dict such as dict(policy='step', step=[30, 60]), "
+                          f"got {config!r}.")
+    args = subset(config)
     name = policy_name(args.pop('policy', None))
-    if name not in POLICIES:
-        raise ConfigError(f"lr_config.policy={name!r} is not supported; use one of "
-                          f"{', '.join(POLICIES)}.")
-    by_epoch = args.pop('by_epoch', name not in ITER_ONLY)
-    if by_epoch and name in ITER_ONLY:
-        raise ConfigError(f"lr_config.policy='{name}' works by iteration: remove by_epoch=True.")
+    if name not in policies:
+        raise ConfigError(f"{section}.policy={name!r} is not supported; use one of "
+                          f"{', '.join(policies)}.")
+    by_epoch = args.pop('by_epoch', name not in iter_only)
+    if by_epoch and name in iter_only:
+        raise ConfigError(f"{section}.policy='{name}' works by iteration: remove by_epoch=True.")
     warmup = args.pop('warmup', None)
     warmup_iters = args.pop('warmup_iters', 0)
-    warmup_ratio = args.pop('warmup_ratio', 0.1)
+    warmup_ratio = args.pop('warmup_ratio', default_warmup_ratio)
     if args.pop('warmup_by_epoch', False):
         warmup_iters = warmup_iters * steps_per_epoch
-    policy = POLICIES[name]
+    policy = policies[name]
     known = [p for p in inspect.signature(policy).parameters][3:]
-    check_keys(args, known, f"lr_config (policy='{name}')")
+    check_keys(args, known, f"{section} (policy='{name}')")
     if warmup is not None:
         if warmup not in WARMUPS:
-            raise ConfigError(f"lr_config.warmup={warmup!r}; use one of {WARMUPS} or None.")
+            raise ConfigError(f"{section}.warmup={warmup!r}; use one of {WARMUPS} or None.")
         if not 0 < warmup_ratio <= 1:
-            raise ConfigError(f"lr_config.warmup_ratio={warmup_ratio} must be in (0, 1].")
+            raise ConfigError(f"{section}.warmup_ratio={warmup_ratio} must be in (0, 1].")
     total = max_epochs * steps_per_epoch
     max_progress = max_epochs if by_epoch else total
     try:
-        lrs = np.empty(total, dtype=np.float32)
+        values = np.empty(total, dtype=np.float32)
         for it in range(total):
             progress = it // steps_per_epoch if by_epoch else it
-            lr = policy(base_lr, progress, max_progress, **args)
+            value = policy(base, progress, max_progress, **args)
             if warmup is not None and it < warmup_iters:
-                lr *= warmup_factor(warmup, it, warmup_iters, warmup_ratio)
-            lrs[it] = lr
-    except TypeError as err:
-        raise ConfigError(f"lr_config (policy='{name}'): {err}") from None
-    return lrs
+                value = apply_warmup(value, warmup_factor(warmup, it, warmup_iters, warmup_ratio))
+            values[it] = value
+    except (TypeError, ConfigError) as err:
+        raise ConfigError(f"{section} (policy='{name}'): {err}") from None
+    return values
 
 
 def scaled_lr(cfg, ngpus=1):
@@ -218,3 +289,22 @@ def scaled_lr(cfg, ngpus=1):
     batch = cfg.data.samples_per_gpu * ngpus
     scaled = lr * batch / auto['base_batch_size']
     return scaled, (f"auto_scale_lr: lr {lr:g} x {batch} / {auto['base_batch_size']} = {scaled:g}")
+
+
+def base_momentum(cfg):
+    """The momentum a ``momentum_config`` schedules (None without one): SGD's ``momentum``."""
+    if cfg.get('momentum_config') is None:
+        return None
+    if not isinstance(cfg.momentum_config, dict):
+        raise ConfigError(f"momentum_config must be a dict such as dict(policy='cyclic'), got "
+                          f"{cfg.momentum_config!r}.")
+    opt = cfg.optimizer
+    if opt.get('type') != 'SGD':
+        raise ConfigError(f"momentum_config schedules SGD's momentum; optimizer.type is "
+                          f"{opt.get('type')!r}. Remove momentum_config or use type='SGD'.")
+    momentum = float(opt.get('momentum', 0.0))
+    policy = cfg.momentum_config.get('policy')
+    if momentum <= 0 and str(policy).lower() != 'onecycle':
+        raise ConfigError("momentum_config needs optimizer.momentum > 0 (it scales that value).")
+    build_momentum_schedule(cfg.momentum_config, momentum, cfg.runner.max_epochs, 1)
+    return momentum
