@@ -349,3 +349,75 @@ def test_paramwise_cfg_needs_the_network():
     with pytest.raises(ValueError, match='net=net'):
         build_optimizer(dict(type='SGD', lr=0.1, paramwise_cfg=dict(bias_lr_mult=2.0)),
                         net.trainable_params(), SCHEDULE)
+
+
+def train_dense_clipped(opt_cfg, max_norm, loss_scale=1.0):
+    """One step with grad_clip -> (weight change, bias change, unclipped gradients)."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    net = nn.Dense(3, 2, weight_init=ms.Tensor(W0), bias_init=ms.Tensor(B0))
+    opt = build_optimizer(opt_cfg, net.trainable_params(), SCHEDULE, loss_scale=loss_scale,
+                          grad_clip=dict(max_norm=max_norm))
+    step = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), opt, sens=loss_scale)
+    step(ms.Tensor(X), ms.Tensor(Y))
+    return net.weight.asnumpy() - W0, net.bias.asnumpy() - B0, dense_grads(W0, B0)
+
+
+@pytest.mark.parametrize('loss_scale', [1.0, 8.0])
+def test_grad_clip_rescales_to_max_norm_before_weight_decay(loss_scale):
+    """torch: clip_grad_norm_ over all trained parameters, then the SGD step (decay after)."""
+    gw, gb = dense_grads(W0, B0)
+    norm = np.sqrt((gw ** 2).sum() + (gb ** 2).sum())
+    max_norm = norm / 4
+    dw, db, _ = train_dense_clipped(dict(type='SGD', lr=0.1, weight_decay=0.5), max_norm,
+                                    loss_scale)
+    coef = max_norm / norm
+    np.testing.assert_allclose(dw, -0.1 * (gw * coef + 0.5 * W0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(db, -0.1 * (gb * coef + 0.5 * B0), rtol=1e-4, atol=1e-6)
+    # a max_norm above the gradient norm changes nothing
+    dw, _, _ = train_dense_clipped(dict(type='SGD', lr=0.1), norm * 10, loss_scale)
+    np.testing.assert_allclose(dw, -0.1 * gw, rtol=1e-4, atol=1e-6)
+
+
+def test_grad_clip_works_with_every_optimizer_and_is_checked():
+    for opt_cfg in (dict(type='AdamW', lr=0.1), dict(type='Adam', lr=0.1),
+                    dict(type='RMSprop', lr=0.1, momentum=0.9), dict(type='SGD', lr=0.1, momentum=0.9)):
+        dw, _, _ = train_dense_clipped(opt_cfg, 1e-3)
+        assert np.isfinite(dw).all() and np.abs(dw).max() > 0, opt_cfg
+    with pytest.raises(ConfigError, match='needs max_norm'):
+        build_optimizer(dict(type='SGD', lr=0.1), None, SCHEDULE, net=nn.Dense(3, 2),
+                        grad_clip=dict(norm_type=2))
+    with pytest.raises(ConfigError, match='L2 norm only'):
+        build_optimizer(dict(type='SGD', lr=0.1), None, SCHEDULE, net=nn.Dense(3, 2),
+                        grad_clip=dict(max_norm=1, norm_type=1))
+    with pytest.raises(ConfigError, match=r"max_norm = -1: expected a number in \(0, inf\)"):
+        build_optimizer(dict(type='SGD', lr=0.1), None, SCHEDULE, net=nn.Dense(3, 2),
+                        grad_clip=dict(max_norm=-1))
+
+
+def test_momentum_schedule_reaches_the_compiled_update():
+    """Model.train with MomentumSchedule: the weights follow SGD with the scheduled momentum
+    (buf = m_t * buf + g; w -= lr * buf), read back from the network after each step."""
+    import mindspore.dataset as ds
+    from mindspore.train import Callback, Model
+    from ms_cls.engine.callbacks import MomentumSchedule
+    ms.set_context(mode=ms.GRAPH_MODE)
+    net = nn.Dense(3, 2, weight_init=ms.Tensor(W0), bias_init=ms.Tensor(B0))
+    opt = build_optimizer(dict(type='SGD', lr=0.1, momentum=0.9), None, SCHEDULE, net=net)
+    momenta = np.array([0.9, 0.5, 0.1], np.float32)
+    seen = []
+
+    class Record(Callback):
+        def on_train_step_end(self, run_context):
+            seen.append((float(opt.momentum.asnumpy()), net.weight.asnumpy().copy()))
+
+    data = ds.NumpySlicesDataset({'x': np.stack([X] * 3), 'y': np.stack([Y] * 3)}, shuffle=False)
+    Model(net, nn.MSELoss(), opt).train(1, data, callbacks=[MomentumSchedule(opt, momenta),
+                                                            Record()], dataset_sink_mode=False)
+    w, b = W0.astype(np.float64), B0.astype(np.float64)
+    buf = [np.zeros_like(w), np.zeros_like(b)]
+    for t, (momentum, weight) in enumerate(seen):
+        grads = dense_grads(w, b)
+        buf = [momenta[t] * m + g for m, g in zip(buf, grads)]
+        w, b = w - SCHEDULE[t] * buf[0], b - SCHEDULE[t] * buf[1]
+        assert momentum == pytest.approx(momenta[t])
+        np.testing.assert_allclose(weight, w, rtol=1e-5, atol=1e-6)

@@ -307,40 +307,79 @@ def build_param_groups(args, values, params, lr_schedule, net=None):
     return result
 
 
-def build_optimizer(opt_cfg, params, lr_schedule, loss_scale=1.0, net=None):
+def build_optimizer(opt_cfg, params, lr_schedule, loss_scale=1.0, net=None, grad_clip=None):
     """The optimizer ``cfg.optimizer`` names, with mmcls semantics.
 
     ``params``: the parameters to train (``net.trainable_params()``; frozen ones are dropped, and
     None means the trainable parameters of ``net``). ``lr_schedule``: the lr of every global step.
     ``loss_scale``: the fixed loss scale the gradients carry, divided out by the optimizer.
     ``net``: needed only for ``paramwise_cfg``, which matches parameters by module path.
+    ``grad_clip``: ``optimizer_config.grad_clip`` (``dict(max_norm=..)``), see :func:`clipped`.
     """
     name, args = optimizer_args(opt_cfg)
+    max_norm = grad_clip_norm(grad_clip)
     values = _resolved(name, args)
     groups = build_param_groups(args, values, params, lr_schedule, net=net)
     lr = ms.Tensor(np.asarray(lr_schedule, np.float32), ms.float32)
     loss_scale = float(loss_scale)
     wd = float(values['weight_decay'])
+    common = dict(learning_rate=lr, weight_decay=wd, loss_scale=loss_scale)
     if name == 'SGD':
         momentum = float(values['momentum'])
         nesterov = bool(values['nesterov'])
         dampening = float(values['dampening'])
         if momentum > 0 and dampening == 0:
-            return nn.Momentum(groups, learning_rate=lr, momentum=momentum, weight_decay=wd,
-                               use_nesterov=nesterov, loss_scale=loss_scale)
-        return nn.SGD(groups, learning_rate=lr, momentum=momentum, dampening=dampening,
-                      weight_decay=wd, nesterov=nesterov, loss_scale=loss_scale)
-    beta1, beta2 = (float(b) for b in values.get('betas', (0.9, 0.999)))
-    eps = float(values['eps'])
-    if name == 'Adam':
-        return nn.Adam(groups, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps,
-                       weight_decay=wd, loss_scale=loss_scale)
-    if name == 'AdamW':
-        return AdamW(groups, learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps,
-                     weight_decay=wd, loss_scale=loss_scale)
-    return RMSprop(groups, learning_rate=lr, alpha=float(values['alpha']), eps=eps,
-                   momentum=float(values['momentum']), centered=bool(values['centered']),
-                   weight_decay=wd, loss_scale=loss_scale)
+            cls, kwargs = nn.Momentum, dict(momentum=momentum, use_nesterov=nesterov)
+        else:
+            cls, kwargs = nn.SGD, dict(momentum=momentum, dampening=dampening, nesterov=nesterov)
+    elif name in ('Adam', 'AdamW'):
+        beta1, beta2 = (float(b) for b in values.get('betas', (0.9, 0.999)))
+        cls = nn.Adam if name == 'Adam' else AdamW
+        kwargs = dict(beta1=beta1, beta2=beta2, eps=float(values['eps']))
+    else:
+        cls = RMSprop
+        kwargs = dict(alpha=float(values['alpha']), eps=float(values['eps']),
+                      momentum=float(values['momentum']), centered=bool(values['centered']))
+    if max_norm is not None:
+        # the gradients still carry a fixed loss scale here: clip at the same scale
+        cls = clipped(cls, max_norm * loss_scale)
+    return cls(groups, **common, **kwargs)
+
+
+def grad_clip_norm(grad_clip):
+    """``optimizer_config.grad_clip`` -> max_norm or None (mmcv: ``dict(max_norm=35,
+    norm_type=2)``; only the L2 norm, over all trained parameters together)."""
+    if not grad_clip:
+        return None
+    if not isinstance(grad_clip, dict):
+        raise ConfigError(f"optimizer_config.grad_clip={grad_clip!r}: expected "
+                          "dict(max_norm=..., norm_type=2) or None.")
+    grad_clip = _as_config(grad_clip, 'optimizer_config.grad_clip')
+    check_keys(grad_clip, ('max_norm', 'norm_type'), 'optimizer_config.grad_clip')
+    if 'max_norm' not in grad_clip:
+        raise ConfigError("optimizer_config.grad_clip needs max_norm, e.g. "
+                          "dict(max_norm=35, norm_type=2).")
+    if grad_clip.get('norm_type', 2) not in (2, 2.0):
+        raise ConfigError(f"{_where(grad_clip, 'norm_type')} = {grad_clip['norm_type']!r}: "
+                          "ms_cls clips the L2 norm only; use norm_type=2.")
+    return _number(grad_clip, 'max_norm', low_open=True)
+
+
+def clipped(optimizer_class, clip_norm):
+    """A subclass of ``optimizer_class`` that first rescales the gradients so that their global
+    L2 norm is at most ``clip_norm`` (torch's ``clip_grad_norm_``), before weight decay.
+
+    A subclass, not a wrapper cell: ``mindspore.train.Model`` accepts only ``nn.Optimizer``s. The
+    base construct is called by name because ``super()`` inside a graph-mode construct recurses.
+    """
+    clip_norm = float(clip_norm)
+
+    def construct(self, gradients):
+        gradients = ops.clip_by_global_norm(gradients, clip_norm)
+        return optimizer_class.construct(self, gradients)
+
+    return type(f'Clipped{optimizer_class.__name__}', (optimizer_class,),
+                {'construct': construct, 'clip_norm': clip_norm})
 
 
 def _weight_decay_per_param(params, weight_decay):
