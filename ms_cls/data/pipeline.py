@@ -4,12 +4,16 @@ Each transform is a small function whose keyword arguments are the mmcls argumen
 argument is caught by the config checker with a "did you mean". Images enter as HWC RGB uint8
 (decoded by ``CustomDataset``) and leave as CHW float32.
 """
+import zlib
+
 import numpy as np
 import mindspore as ms
 from mindspore.dataset import transforms, vision
 
 from ..config import ConfigError, build_from_cfg
+from .auto_augment import AutoAugment, ColorJitter
 from .rand_augment import RandAugment
+from .random_erasing import RandomErasing
 
 INTERPOLATIONS = {
     'nearest': vision.Inter.NEAREST, 'bilinear': vision.Inter.BILINEAR,
@@ -94,6 +98,32 @@ def rand_augment(policies, num_policies, magnitude_level, magnitude_std=0.0, tot
                         hparams, seed=seed)]
 
 
+def _seed(name):
+    """The dataset seed, salted per transform type so that the Python ops' draws are not the
+    same stream (RandAugment keeps the plain seed)."""
+    return zlib.crc32(f'{ms.dataset.config.get_seed()}/{name}'.encode())
+
+
+def random_erasing(erase_prob=0.5, min_area_ratio=0.02, max_area_ratio=0.4,
+                   aspect_range=(3 / 10, 10 / 3), mode='const', fill_color=(128, 128, 128),
+                   fill_std=None):
+    """mmcls RandomErasing (see ``ms_cls.data.random_erasing``): before Normalize, on uint8;
+    fill_color/fill_std in RGB order."""
+    return [RandomErasing(erase_prob, min_area_ratio, max_area_ratio, aspect_range, mode,
+                          fill_color, fill_std, seed=_seed('RandomErasing'))]
+
+
+def color_jitter(brightness=0., contrast=0., saturation=0.):
+    """mmcls 0.x ColorJitter (see ``ms_cls.data.auto_augment``), a Python op on uint8."""
+    return [ColorJitter(brightness, contrast, saturation, seed=_seed('ColorJitter'))]
+
+
+def auto_augment(policies, hparams=None):
+    """mmcls AutoAugment (see ``ms_cls.data.auto_augment``); policies='imagenet' is mmcls's
+    ImageNet policy."""
+    return [AutoAugment(policies, hparams, seed=_seed('AutoAugment'))]
+
+
 TRANSFORMS = {
     'LoadImageFromFile': handled_by_loader,
     'ImageToTensor': handled_by_loader,
@@ -105,7 +135,13 @@ TRANSFORMS = {
     'CenterCrop': center_crop,
     'Normalize': normalize,
     'RandAugment': rand_augment,
+    'AutoAugment': auto_augment,
+    'ColorJitter': color_jitter,
+    'RandomErasing': random_erasing,
 }
+
+#: Python ops on HWC uint8 images: after Normalize they would cast its floats back to uint8.
+UINT8_ONLY = ('RandAugment', 'AutoAugment', 'ColorJitter', 'RandomErasing')
 
 
 def build_pipeline(pipeline_cfg, where='pipeline'):
@@ -114,12 +150,15 @@ def build_pipeline(pipeline_cfg, where='pipeline'):
         raise ConfigError(f"{where} must be a list of transform dicts, got {pipeline_cfg!r}.")
     ops = []
     for i, step in enumerate(pipeline_cfg):
+        name = step.get('type') if isinstance(step, dict) else step
+        if name in UINT8_ONLY and any(isinstance(op, vision.Normalize) for op in ops):
+            raise ConfigError(f"{where}[{i}] {name} works on the uint8 image: put it before "
+                              "Normalize (as mmcls configs do).")
         try:
             ops += build_from_cfg(step, TRANSFORMS, 'transform')
         except (ValueError, TypeError) as err:
             if isinstance(err, ConfigError):
                 raise
-            name = step.get('type') if isinstance(step, dict) else step
             raise ConfigError(f"{where}[{i}] {name}: {err}.") from None
     if not any(isinstance(op, vision.Normalize) for op in ops):
         ops.append(transforms.TypeCast(ms.float32))

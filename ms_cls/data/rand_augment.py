@@ -6,9 +6,12 @@ one Python op in the dataset workers. Per image: ``num_policies`` policies are d
 replacement); each gets a magnitude ``magnitude_level`` (perturbed by ``magnitude_std``, uniform in
 [0, level] for 'inf', clipped to [0, total_level]) mapped linearly onto its ``magnitude_range``,
 and is applied with probability 0.5, its sign flipped with probability 0.5 where that applies.
+The op table (``OPS``, ``check_op``, ``apply_op``) is shared with ``auto_augment``.
 """
 import math
+import numbers
 import random
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
@@ -38,16 +41,16 @@ RESAMPLE = {'nearest': Image.NEAREST, 'bilinear': Image.BILINEAR, 'bicubic': Ima
 
 
 def _enhance(enhancer):
-    return lambda img, magnitude, **_: enhancer(img).enhance(1 + magnitude)
+    return lambda img, magnitude: enhancer(img).enhance(1 + magnitude)
 
 
-def _posterize(img, bits, **_):
+def _posterize(img, bits):
     shift = 8 - min(8, max(0, math.ceil(bits)))
     arr = np.asarray(img)
     return Image.fromarray(((arr >> shift) << shift).astype(np.uint8))
 
 
-def _solarize_add(img, magnitude, thr=128, **_):
+def _solarize_add(img, magnitude, thr=128):
     arr = np.asarray(img).astype(np.int32)
     out = np.where(arr < thr, np.minimum(arr + int(magnitude), 255), arr)
     return Image.fromarray(out.astype(np.uint8))
@@ -59,14 +62,14 @@ def _affine(img, matrix, pad_val, interpolation):
 
 
 def _shear(img, magnitude, direction='horizontal', pad_val=(128, 128, 128),
-           interpolation='bicubic', **_):
+           interpolation='bicubic'):
     """mmcv's imshear: output (x + m*y, y) takes input (x, y) (PIL maps output -> input)."""
     matrix = (1, -magnitude, 0, 0, 1, 0) if direction == 'horizontal' else (1, 0, 0, -magnitude, 1, 0)
     return _affine(img, matrix, pad_val, interpolation)
 
 
 def _translate(img, magnitude, direction='horizontal', pad_val=(128, 128, 128),
-               interpolation='nearest', **_):
+               interpolation='nearest'):
     """``magnitude`` is a fraction of the width (height); positive moves content right (down),
     as mmcv's imtranslate."""
     width, height = img.size
@@ -75,29 +78,109 @@ def _translate(img, magnitude, direction='horizontal', pad_val=(128, 128, 128),
     return _affine(img, matrix, pad_val, interpolation)
 
 
-def _rotate(img, angle, pad_val=(128, 128, 128), interpolation='nearest', **_):
+def _rotate(img, angle, pad_val=(128, 128, 128), interpolation='nearest'):
     """Clockwise by ``angle`` degrees about the centre, as mmcv's imrotate."""
     return img.rotate(-angle, resample=RESAMPLE[interpolation], fillcolor=pad_val)
 
 
-#: op -> (function(img, value, **hparams), whether the sign of the magnitude is random)
+class Op(NamedTuple):
+    """One mmcls op: ``func(img, **args)``, the name of its magnitude argument (mmcls's own,
+    e.g. Rotate's ``angle``), its other arguments, and whether its magnitude's sign is random."""
+    func: Callable
+    magnitude: Optional[str] = None
+    options: tuple = ()
+    signed: bool = False
+
+
+GEOMETRY = ('direction', 'pad_val', 'interpolation')
+#: The ops shared by RandAugment, AutoAugment and ColorJitter, named and argued as in mmcls.
 OPS = {
-    'AutoContrast': (lambda img, **_: ImageOps.autocontrast(img), False),
-    'Equalize': (lambda img, **_: ImageOps.equalize(img), False),
-    'Invert': (lambda img, **_: ImageOps.invert(img), False),
-    'Rotate': (_rotate, True),
-    'Posterize': (_posterize, False),
-    'Solarize': (lambda img, thr, **_: ImageOps.solarize(img, thr), False),
-    'SolarizeAdd': (_solarize_add, False),
-    'ColorTransform': (_enhance(ImageEnhance.Color), True),
-    'Contrast': (_enhance(ImageEnhance.Contrast), True),
-    'Brightness': (_enhance(ImageEnhance.Brightness), True),
-    'Sharpness': (_enhance(ImageEnhance.Sharpness), True),
-    'Shear': (_shear, True),
-    'Translate': (_translate, True),
+    'AutoContrast': Op(ImageOps.autocontrast),
+    'Equalize': Op(ImageOps.equalize),
+    'Invert': Op(ImageOps.invert),
+    'Rotate': Op(_rotate, 'angle', ('pad_val', 'interpolation'), True),
+    'Posterize': Op(_posterize, 'bits'),
+    'Solarize': Op(lambda img, thr: ImageOps.solarize(img, thr), 'thr'),
+    'SolarizeAdd': Op(_solarize_add, 'magnitude', ('thr',)),
+    'ColorTransform': Op(_enhance(ImageEnhance.Color), 'magnitude', signed=True),
+    'Contrast': Op(_enhance(ImageEnhance.Contrast), 'magnitude', signed=True),
+    'Brightness': Op(_enhance(ImageEnhance.Brightness), 'magnitude', signed=True),
+    'Sharpness': Op(_enhance(ImageEnhance.Sharpness), 'magnitude', signed=True),
+    'Shear': Op(_shear, 'magnitude', GEOMETRY, True),
+    'Translate': Op(_translate, 'magnitude', GEOMETRY, True),
 }
-POLICY_KEYS = ('type', 'magnitude_key', 'magnitude_range', 'direction', 'prob', 'thr',
-               'random_negative_prob')
+
+
+def _rgb(value, name):
+    """mmcls pad values: an int for all three channels, or three ints."""
+    if isinstance(value, numbers.Integral):
+        value = (value,) * 3
+    if (not isinstance(value, (list, tuple)) or len(value) != 3
+            or not all(isinstance(v, numbers.Integral) and 0 <= v <= 255 for v in value)):
+        raise ValueError(f"{name}={value!r} must be an int or 3 ints in [0, 255]")
+    return tuple(int(v) for v in value)
+
+
+def _check_option(op, key, where):
+    """Value checks, so that a bad value fails at build time rather than in a dataset worker."""
+    value = op[key]
+    if key in ('prob', 'random_negative_prob'):
+        if not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+            raise ValueError(f"{where}: {key}={value!r} must be in [0, 1]")
+    elif key == 'pad_val':
+        op[key] = _rgb(value, f"{where}: pad_val")
+    elif key == 'interpolation' and value not in RESAMPLE:
+        raise ValueError(f"{where}: interpolation={value!r}; use one of {sorted(RESAMPLE)}")
+    elif key == 'direction' and value not in ('horizontal', 'vertical'):
+        raise ValueError(f"{where}: direction={value!r}; use 'horizontal' or 'vertical'")
+
+
+def check_op(op, where, extra=()):
+    """One op dict -> a checked copy; ValueError naming a bad type, key or value, and listing the
+    valid ones. ``extra``: keys the caller reads itself (RandAugment's magnitude_key/range)."""
+    name = op.get('type') if isinstance(op, dict) else op
+    if name not in OPS:
+        raise ValueError(f"{where}: type {name!r} is not one of {', '.join(OPS)}")
+    spec = OPS[name]
+    args = ((spec.magnitude,) if spec.magnitude else ()) + spec.options
+    valid = ('type', 'prob') + ('random_negative_prob',) * spec.signed + args + extra
+    unknown = [k for k in op if k not in valid]
+    if unknown:
+        raise ValueError(f"{where} ({name}): unknown keys {unknown}; valid: {', '.join(valid)}")
+    if 'magnitude_key' in op and op['magnitude_key'] not in args:
+        raise ValueError(f"{where} ({name}): magnitude_key={op['magnitude_key']!r} is not one of "
+                         f"its arguments {args}")
+    if spec.magnitude and spec.magnitude not in op and op.get('magnitude_key') != spec.magnitude:
+        raise ValueError(f"{where} ({name}): needs {spec.magnitude}")
+    op = dict(op)
+    for key in op:
+        _check_option(op, key, f"{where} ({name})")
+    return op
+
+
+def check_hparams(hparams):
+    """mmcls ``hparams`` (pad_val, interpolation): defaults for the ops that take them."""
+    hparams = dict(hparams or {})
+    unknown = sorted(set(hparams) - {'pad_val', 'interpolation'})
+    if unknown:
+        raise ValueError(f"hparams: unknown keys {unknown}; valid: pad_val, interpolation")
+    hparams.setdefault('pad_val', 128)
+    for key in hparams:
+        _check_option(hparams, key, 'hparams')
+    return hparams
+
+
+def apply_op(img, op, rng, hparams, **values):
+    """One checked op, ungated. As mmcls's merge_hparams, ``hparams`` fill only the arguments
+    the op takes and leaves unset; ``values`` (a RandAugment magnitude) override; a signed
+    magnitude is negated with probability ``random_negative_prob`` (default 0.5)."""
+    spec = OPS[op['type']]
+    args = {k: v for k, v in hparams.items() if k in spec.options}
+    args.update((k, v) for k, v in op.items() if k in spec.options or k == spec.magnitude)
+    args.update(values)
+    if spec.signed and rng.random() < op.get('random_negative_prob', 0.5):
+        args[spec.magnitude] = -args[spec.magnitude]
+    return spec.func(img, **args)
 
 
 def check_policies(policies):
@@ -108,17 +191,15 @@ def check_policies(policies):
         raise ValueError("policies must be 'timm_increasing' or a non-empty list of dicts")
     checked = []
     for i, policy in enumerate(policies):
-        if not isinstance(policy, dict) or policy.get('type') not in OPS:
-            raise ValueError(f"policies[{i}]: type {policy.get('type') if isinstance(policy, dict) else policy!r}"
-                             f" is not one of {', '.join(OPS)}")
-        unknown = [k for k in policy if k not in POLICY_KEYS]
-        if unknown:
-            raise ValueError(f"policies[{i}] ({policy['type']}): unknown keys {unknown}; "
-                             f"valid: {', '.join(POLICY_KEYS)}")
+        policy = check_op(policy, f"policies[{i}]", ('magnitude_key', 'magnitude_range'))
+        where = f"policies[{i}] ({policy['type']})"
         if ('magnitude_key' in policy) != ('magnitude_range' in policy):
-            raise ValueError(f"policies[{i}] ({policy['type']}): give magnitude_key and "
-                             "magnitude_range together")
-        checked.append(dict(policy))
+            raise ValueError(f"{where}: give magnitude_key and magnitude_range together")
+        magnitude_range = policy.get('magnitude_range', (0, 0))
+        if (not isinstance(magnitude_range, (list, tuple)) or len(magnitude_range) != 2
+                or not all(isinstance(v, numbers.Real) for v in magnitude_range)):
+            raise ValueError(f"{where}: magnitude_range={magnitude_range!r} must be 2 numbers")
+        checked.append(policy)
     return checked
 
 
@@ -139,16 +220,7 @@ class RandAugment:
         self.magnitude_level = magnitude_level
         self.magnitude_std = magnitude_std
         self.total_level = total_level
-        hparams = dict(hparams or {})
-        pad = hparams.pop('pad_val', 128)
-        self.hparams = dict(pad_val=tuple(pad) if isinstance(pad, (list, tuple)) else (pad,) * 3)
-        if 'interpolation' in hparams:
-            self.hparams['interpolation'] = hparams.pop('interpolation')
-            if self.hparams['interpolation'] not in RESAMPLE:
-                raise ValueError(f"hparams.interpolation must be one of {sorted(RESAMPLE)}")
-        if hparams:
-            raise ValueError(f"hparams: unknown keys {sorted(hparams)}; valid: pad_val, "
-                             "interpolation")
+        self.hparams = check_hparams(hparams)
         self.rng = random.Random(seed)
 
     def magnitude(self):
@@ -167,15 +239,10 @@ class RandAugment:
 
     def apply(self, img, policy, level):
         """One policy at a given level, without the random gates (for tests and previews)."""
-        func, signed = OPS[policy['type']]
-        kwargs = dict(self.hparams)
-        kwargs.update({k: policy[k] for k in ('direction', 'thr') if k in policy})
+        values = {}
         if 'magnitude_key' in policy:
-            value = self.value(policy, level)
-            if signed and self.rng.random() < policy.get('random_negative_prob', 0.5):
-                value = -value
-            kwargs[policy['magnitude_key']] = value
-        return func(img, **kwargs)
+            values[policy['magnitude_key']] = self.value(policy, level)
+        return apply_op(img, policy, self.rng, self.hparams, **values)
 
     def __call__(self, image):
         img = Image.fromarray(np.asarray(image, dtype=np.uint8))
