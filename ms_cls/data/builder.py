@@ -27,10 +27,12 @@ def build_dataset(data_cfg, split, classes=None):
 
 
 def build_dataloader(dataset, samples_per_gpu, workers_per_gpu=2, shuffle=False,
-                     drop_last=False, where='data', ops=None):
-    """Source (Pillow decode in threads) -> vision ops in C++ workers -> batch.
+                     drop_last=False, where='data', ops=None, batch_ops=None):
+    """Source (Pillow decode in threads) -> vision ops in C++ workers -> batch [-> batch_ops].
 
     ``ops``: the dataset's pipeline already built by ``build_pipeline`` (built here if None).
+    ``batch_ops``: a callable on whole batches ``(images, labels) -> (images, labels)``, such as
+    ``build_batch_augments``'s op; one worker, so its random draws follow the batch order.
     """
     if not isinstance(samples_per_gpu, int) or samples_per_gpu < 1:
         raise ConfigError(f"data.samples_per_gpu must be a positive int, got {samples_per_gpu!r}.")
@@ -43,4 +45,8 @@ def build_dataloader(dataset, samples_per_gpu, workers_per_gpu=2, shuffle=False,
     loader = ds.GeneratorDataset(dataset, column_names=['image', 'label'], shuffle=shuffle,
                                  num_parallel_workers=workers, python_multiprocessing=False)
     loader = loader.map(operations=ops, input_columns='image', num_parallel_workers=workers)
-    return loader.batch(samples_per_gpu, drop_remainder=drop_last)
+    loader = loader.batch(samples_per_gpu, drop_remainder=drop_last)
+    if batch_ops is not None:
+        loader = loader.map(operations=batch_ops, input_columns=['image', 'label'],
+                            num_parallel_workers=1)
+    return loader

@@ -1,5 +1,6 @@
 """Config dict -> network cells. Plain name -> class tables; no registry framework."""
 from ..config import ConfigError, build_from_cfg, check_keys, subset
+from ..data.batch_augments import build_batch_augments
 from .classifier import GlobalAveragePooling, ImageClassifier, LinearClsHead
 from .losses import CrossEntropyLoss, LabelSmoothLoss
 from .resnet import ResNet
@@ -37,15 +38,14 @@ def build_model(model_cfg, classes=None):
             "disk (MindCV's .ckpt as is; torchvision/timm/mmcls .pth or .safetensors through "
             "scripts/convert_weights.py), e.g. checkpoints/resnet50.ckpt, and set "
             "model.pretrained='checkpoints/resnet50.ckpt' (or load_from).")
-    if model_cfg.get('train_cfg'):
-        raise ConfigError("model.train_cfg (batch augments such as mixup) is not supported yet; "
-                          "remove it.")
     for part in ('backbone', 'head'):
         if part not in model_cfg:
             raise ConfigError(f"model.{part} is missing from the config.")
     backbone = _build(model_cfg['backbone'], BACKBONES, 'backbone')
     neck = _build(model_cfg.get('neck') or dict(type='GlobalAveragePooling'), NECKS, 'neck')
     head = _build(model_cfg['head'], HEADS, 'head')
+    # Built only to validate model.train_cfg now; the trainer builds the op it uses.
+    build_batch_augments(model_cfg.get('train_cfg'), head.num_classes)
     net = ImageClassifier(backbone, neck, head)
     if classes is not None:
         attach_classes(net, classes, model_cfg)
