@@ -95,19 +95,51 @@ def test_load_from_wrong_backbone_is_explained(tmp_path):
         load_weights(build_model(model_cfg(18)), str(tmp_path / 'none.ckpt'))
 
 
-def test_loss_scaling_choices():
+def test_loss_scaling_choices_and_the_amp_line():
     from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
     from ms_cls.engine.trainer import loss_scaling
-    assert loss_scaling('dynamic', 'O0', 'GPU') == (None, 1.0, None)
-    manager, opt_scale, note = loss_scaling('dynamic', 'O2', 'GPU')
-    assert isinstance(manager, DynamicLossScaleManager) and opt_scale == 1.0 and note is None
-    manager, opt_scale, note = loss_scaling('dynamic', 'O2', 'CPU')
+    manager, opt_scale, line = loss_scaling('dynamic', 'O0', 'CPU')
+    assert (manager, opt_scale) == (None, 1.0)
+    assert line.startswith('amp: O0 on CPU (float32 everywhere), no loss scaling')
+    manager, opt_scale, line = loss_scaling('dynamic', 'O2', 'GPU')
+    assert isinstance(manager, DynamicLossScaleManager) and opt_scale == 1.0
+    assert line == ('amp: O2 on GPU (float16 except BatchNorm/LayerNorm and the loss), '
+                    'dynamic loss scale starting at 65536')
+    manager, opt_scale, line = loss_scaling('dynamic', 'O2', 'CPU')
     assert isinstance(manager, FixedLossScaleManager) and not manager.get_drop_overflow_update()
-    assert opt_scale == manager.get_loss_scale() == 1024 and 'fixed' in note
-    manager, opt_scale, _ = loss_scaling(dict(type='fixed', init_scale=128), 'O2', 'GPU')
-    assert opt_scale == manager.get_loss_scale() == 128
+    assert opt_scale == manager.get_loss_scale() == 1024 and 'no dynamic loss scale on CPU' in line
+    manager, opt_scale, line = loss_scaling(dict(type='fixed', init_scale=128), 'O2', 'GPU')
+    assert opt_scale == manager.get_loss_scale() == 128 and line.endswith('fixed loss scale 128')
     with pytest.raises(ConfigError, match="loss_scale='big'"):
         loss_scaling('big', 'O2', 'GPU')
+
+
+def test_mmcls_fp16_section_means_o2_with_its_loss_scale(write):
+    from ms_cls.config import Config
+    from ms_cls.engine.trainer import precision
+    cfg = Config.fromfile(write('f.py', "fp16 = dict(loss_scale=512.)\n"))
+    assert precision(cfg, 'GPU') == ('O2', 512.0)
+    cfg = Config.fromfile(write('g.py', "fp16 = dict(loss_scale='dynamic')\namp_level = 'O1'\n"))
+    assert precision(cfg, 'CPU') == ('O1', 'dynamic')
+    assert precision(Config.fromfile(write('h.py', "x = 1\n")), 'CPU') == ('O0', 'dynamic')
+    cfg = Config.fromfile(write('i.py', "fp16 = dict(loss_scale=512.)\nloss_scale = 8\n"))
+    with pytest.raises(ConfigError, match='Both fp16 and loss_scale'):
+        precision(cfg, 'GPU')
+    with pytest.raises(ConfigError, match="Unknown key 'los_scale'"):
+        precision(Config.fromfile(write('j.py', "fp16 = dict(los_scale=512.)\n")), 'GPU')
+
+
+def test_train_cfg_augments_are_checked_when_the_model_is_built():
+    cfg = model_cfg(18)
+    cfg.train_cfg = dict(augments=[dict(type='BatchMixup', alpha=0.8, prob=0.5),
+                                   dict(type='BatchCutMix', alpha=1.0, num_classes=10, prob=0.5)])
+    build_model(cfg)
+    cfg.train_cfg['augments'][1]['num_classes'] = 100
+    with pytest.raises(ConfigError, match=r'augments\.1\.num_classes is 100 but model\.head'):
+        build_model(cfg)
+    cfg.train_cfg = dict(augments=dict(type='BatchCutMix', alpha=1.0, prob=1.5))
+    with pytest.raises(ConfigError, match=r'model\.train_cfg\.augments\.prob is 1\.5'):
+        build_model(cfg)
 
 
 def test_pretrained_never_downloads():

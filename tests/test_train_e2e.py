@@ -161,7 +161,7 @@ def test_mixed_precision_on_cpu_uses_a_fixed_scale_the_optimizer_divides_out(tra
     _, fp32_dir, _ = trained
     train(tiny_cfg(tiny_demo, **{'amp_level': 'O2', 'runner.max_epochs': 1}), str(tmp_path))
     lines, records = read_logs(str(tmp_path))
-    assert any('fixed scale of 1024' in l for l in lines)
+    assert any(l.startswith('amp: O2 on CPU') and 'fixed loss scale 1024' in l for l in lines)
     fp16 = [r['loss'] for r in records if r['mode'] == 'train']
     fp32 = [r['loss'] for r in read_logs(fp32_dir)[1] if r['mode'] == 'train'][:len(fp16)]
     assert abs(fp16[0] - fp32[0]) < 0.05, (fp16, fp32)     # step 2: same data, same init
@@ -190,3 +190,32 @@ def test_missing_or_mistyped_sections_are_named(tmp_path, write):
     with pytest.raises(Exception, match="'data' is missing from"):
         train(cfg, str(tmp_path / 'wd'))
     assert not (tmp_path / 'wd').exists()
+
+
+def test_recipe_knobs_together_cyclic_momentum_clip_ema_mixup(tiny_demo, tmp_path):
+    """One run with the issue-4 knobs: cyclic lr + momentum, grad clip, EMA and mixup/cutmix.
+    It must train (finite, logged), and the checkpoint must carry the EMA and raw weights."""
+    import numpy as np
+    cfg = tiny_cfg(tiny_demo, **{
+        'runner.max_epochs': 2,
+        'momentum_config': dict(policy='cyclic', target_ratio=(0.85 / 0.95, 1),
+                                cyclic_times=1, step_ratio_up=0.4),
+        'optimizer.momentum': 0.95,
+        'optimizer_config': dict(grad_clip=dict(max_norm=5.0)),
+        'custom_hooks': [dict(type='EMAHook', momentum=0.2, warm_up=0)],
+        'model.train_cfg': dict(augments=[dict(type='BatchMixup', alpha=0.8, prob=0.5),
+                                          dict(type='BatchCutMix', alpha=1.0, prob=0.5)]),
+    })
+    cfg.lr_config = dict(policy='cyclic', target_ratio=(10, 1e-4), cyclic_times=1,
+                         step_ratio_up=0.4)   # replaces the demo's step policy as a whole
+    summary = train(cfg, str(tmp_path))
+    lines, records = read_logs(str(tmp_path))
+    assert any(l.startswith('EMA: momentum 0.2') for l in lines)
+    losses = [r['loss'] for r in records if r['mode'] == 'train']
+    assert losses and all(np.isfinite(losses))
+    assert summary['best_epoch'] in (1, 2)
+    params, meta = read_checkpoint(str(tmp_path / 'latest.ckpt'))
+    assert meta['ema'] is True
+    raw = params['raw.classifier.weight'].asnumpy()
+    assert not np.allclose(params['classifier.weight'].asnumpy(), raw)
+    assert 'raw.conv1.weight' in params and 'moments.conv1.weight' in params

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import mindspore as ms
 from mindspore.train import Callback
 
 from .checkpoint import copy_atomic, save_atomic
@@ -105,15 +106,17 @@ class TrainMonitor(Callback):
 
 class CheckpointSaver(Callback):
     """``epoch_{n}.ckpt`` every ``interval`` epochs and at the last (keeping ``max_keep_ckpts``),
-    ``latest.ckpt`` every epoch, ``best.ckpt`` when validation top-1 improves.
+    ``latest.ckpt`` every epoch, ``best.ckpt`` when validation top-1 improves. With ``ema`` (an
+    EMAHook) the network holds the averaged weights here and the raw ones are added as ``raw.*``.
 
     Runs after TrainMonitor (which fills ``state``). Nothing is written once training diverged,
     so the last good checkpoints stay as they were.
     """
 
     def __init__(self, work_dir, state, classes, max_epochs, interval=1, max_keep_ckpts=-1,
-                 log=None):
+                 log=None, ema=None):
         super().__init__()
+        self.ema = ema
         self.work_dir = work_dir
         self.state = state
         self.classes = list(classes)
@@ -128,9 +131,10 @@ class CheckpointSaver(Callback):
             return
         cb = run_context.original_args()
         epoch = cb.cur_epoch_num
-        meta = dict(classes=self.classes, epoch=epoch, **self.state.val)
+        meta = dict(classes=self.classes, epoch=epoch, ema=self.ema is not None, **self.state.val)
         latest = os.path.join(self.work_dir, 'latest.ckpt')
-        save_atomic(cb.train_network, latest, meta)
+        save_atomic(cb.train_network, latest, meta,
+                    self.ema.raw_weights() if self.ema is not None else None)
         if epoch % self.interval == 0 or epoch == self.max_epochs:
             path = os.path.join(self.work_dir, f'epoch_{epoch}.ckpt')
             copy_atomic(latest, path)
@@ -142,3 +146,18 @@ class CheckpointSaver(Callback):
             if self.log:
                 self.log(f"Saved best.ckpt: accuracy_top-1 {self.state.best_top1:.3f} at "
                               f"epoch {epoch}")
+
+
+class MomentumSchedule(Callback):
+    """Sets the optimizer's momentum before every step from a per-step array (mmcv's
+    ``momentum_config``). ``nn.Momentum``/``nn.SGD`` keep momentum in a Parameter, so
+    ``set_data`` reaches the compiled graph."""
+
+    def __init__(self, optimizer, schedule):
+        super().__init__()
+        self.momentum = optimizer.momentum
+        self.schedule = np.asarray(schedule, np.float32)
+
+    def on_train_step_begin(self, run_context):
+        step = run_context.original_args().cur_step_num - 1   # already counted by Model
+        self.momentum.set_data(ms.Tensor(self.schedule[step], ms.float32))

@@ -12,11 +12,12 @@ import mindspore as ms
 from ..models.weights import META_KEY
 
 
-def save_atomic(cell, path, meta):
-    """Save ``cell``'s parameters (and optimizer state, if it is a train cell) with ``meta``."""
+def save_atomic(cell, path, meta, extra=None):
+    """Save ``cell``'s parameters (and optimizer state, if it is a train cell) with ``meta`` and
+    ``extra`` tensors (name -> Tensor)."""
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f'.tmp-{os.getpid()}-{name}')
-    ms.save_checkpoint(cell, tmp, append_dict={META_KEY: json.dumps(meta)})
+    ms.save_checkpoint(cell, tmp, append_dict={META_KEY: json.dumps(meta), **(extra or {})})
     os.replace(tmp, path)
 
 

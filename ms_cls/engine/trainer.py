@@ -11,16 +11,18 @@ from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
 
 from .. import __version__
 from ..config import ConfigError, check_keys, near_misses
+from ..data.batch_augments import build_batch_augments
 from ..data.builder import build_dataloader, build_dataset
 from ..data.datasets import ImageLoadError, image_load_error
 from ..data.pipeline import build_pipeline
 from ..models.builder import attach_classes, build_loss, build_model
 from ..models.weights import load_weights
 from ..runtime import init_context, onednn_note, resolve_amp_level
-from .callbacks import CheckpointSaver, RunState, TrainMonitor
+from .callbacks import CheckpointSaver, MomentumSchedule, RunState, TrainMonitor
+from .ema import EMAHook, ema_hook_args
 from .log import RunLog
-from .optimizers import build_optimizer, optimizer_args
-from .schedules import build_lr_schedule, scaled_lr
+from .optimizers import build_optimizer, grad_clip_norm, optimizer_args
+from .schedules import base_momentum, build_lr_schedule, build_momentum_schedule, scaled_lr
 
 SECTION_KEYS = {
     'runner': ('type', 'max_epochs'),
@@ -40,8 +42,9 @@ def default_work_dir(cfg):
     return os.path.join('work_dirs', stem)
 
 
-DICT_SECTIONS = ('model', 'data', 'optimizer', 'optimizer_config', 'lr_config', 'runner',
-                 'checkpoint_config', 'log_config', 'evaluation', 'auto_scale_lr')
+DICT_SECTIONS = ('model', 'data', 'optimizer', 'optimizer_config', 'lr_config',
+                 'momentum_config', 'runner', 'checkpoint_config', 'log_config', 'evaluation',
+                 'auto_scale_lr', 'fp16')
 
 
 def check_sections(cfg):
@@ -66,8 +69,6 @@ def check_sections(cfg):
     if metric not in ('accuracy', ['accuracy'], ('accuracy',)):
         raise ConfigError(f"evaluation.metric={metric!r}: validation during training reports "
                           "'accuracy' (top-1, and top-5 with 5+ classes).")
-    if (cfg.get('optimizer_config') or {}).get('grad_clip'):
-        raise ConfigError("optimizer_config.grad_clip is not supported yet; set it to None.")
     for key, path in (('model.pretrained', (cfg.get('model') or {}).get('pretrained')),
                       ('load_from', cfg.get('load_from'))):
         if path and not os.path.isfile(path):
@@ -85,14 +86,20 @@ def _metrics(head, num_classes):
 
 
 def loss_scaling(loss_scale, amp_level, device):
-    """-> (loss-scale manager or None, the optimizer's loss_scale, a note for the log or None).
+    """-> (loss-scale manager or None, the optimizer's loss_scale, one line saying what was chosen).
 
     No scaling in fp32 (O0). Otherwise 'dynamic', a number, or dict(type=.., init_scale=..).
     A fixed scale without overflow checks needs the optimizer to divide the gradients by the same
-    number; CPU supports only that kind, so 'dynamic' becomes fixed there (and the log says so).
+    number; CPU supports only that kind, so 'dynamic' becomes fixed there (and the line says so).
     """
+    compute = {'O0': 'float32 everywhere', 'O1': 'float16 for convolutions and matmuls',
+               'O2': 'float16 except BatchNorm/LayerNorm and the loss',
+               'O3': 'float16 everywhere'}[amp_level]
+    head = f"amp: {amp_level} on {device} ({compute})"
     if amp_level == 'O0' or loss_scale is None:
-        return None, 1.0, None
+        return None, 1.0, f"{head}, no loss scaling" + (
+            "; on CPU float16 is slower than float32, so amp_level='auto' means O0"
+            if device == 'CPU' else '')
     if isinstance(loss_scale, dict):
         kind = loss_scale.get('type', 'dynamic')
         value = loss_scale.get('init_scale', loss_scale.get('loss_scale', 2 ** 10))
@@ -106,13 +113,28 @@ def loss_scaling(loss_scale, amp_level, device):
         raise ConfigError(f"loss_scale={loss_scale!r}; use 'dynamic', a positive number, or "
                           "dict(type='dynamic'|'fixed', init_scale=...).")
     if kind == 'dynamic' and device != 'CPU':
-        return DynamicLossScaleManager(init_loss_scale=float(value)), 1.0, None
-    note = None
+        return (DynamicLossScaleManager(init_loss_scale=float(value)), 1.0,
+                f"{head}, dynamic loss scale starting at {value:g}")
+    line = f"{head}, fixed loss scale {value:g}"
     if kind == 'dynamic':
         value = 2 ** 10
-        note = (f"loss_scale: MindSpore supports only a fixed loss scale on CPU; using a fixed "
-                f"scale of {value} instead of 'dynamic'.")
-    return FixedLossScaleManager(float(value), drop_overflow_update=False), float(value), note
+        line = (f"{head}, fixed loss scale {value} (MindSpore has no dynamic loss scale on "
+                "CPU; 'dynamic' was asked)")
+    return FixedLossScaleManager(float(value), drop_overflow_update=False), float(value), line
+
+
+def precision(cfg, device):
+    """(amp level, loss scale) from ``amp_level``/``loss_scale`` or mmcls's ``fp16=dict(
+    loss_scale=512.)`` (which means O2 unless amp_level says otherwise)."""
+    fp16 = cfg.get('fp16')
+    if fp16 is None:
+        return (resolve_amp_level(cfg.get('amp_level', 'auto'), device),
+                cfg.get('loss_scale', 'dynamic'))
+    check_keys(fp16, ('loss_scale',), 'fp16')
+    if 'loss_scale' in cfg:
+        raise ConfigError("Both fp16 and loss_scale are set; keep one (fp16=dict(loss_scale=...) "
+                          "is mmcls's spelling of amp_level='O2' with that loss scale).")
+    return resolve_amp_level(cfg.get('amp_level', 'O2'), device), fp16.get('loss_scale', 512.0)
 
 
 @dataclass
@@ -129,7 +151,10 @@ def build_config_parts(cfg):
     net = build_model(cfg.model)
     loss_fn = build_loss(cfg.model)
     optimizer_args(cfg.optimizer)
+    grad_clip_norm((cfg.get('optimizer_config') or {}).get('grad_clip'))
+    ema_hook_args(cfg.get('custom_hooks'))
     build_lr_schedule(cfg.get('lr_config'), scaled_lr(cfg)[0], cfg.runner.max_epochs, 1)
+    base_momentum(cfg)
     data_cfg = cfg.data
     pipelines = {split: build_pipeline((data_cfg.get(split) or {}).get('pipeline', []),
                                        f'data.{split}.pipeline') for split in ('train', 'val')}
@@ -143,8 +168,8 @@ def train(cfg, work_dir=None):
     """
     device = init_context(cfg.get('device_target', 'auto'), cfg.get('mode', 'graph'),
                           cfg.get('seed'))
-    amp_level = resolve_amp_level(cfg.get('amp_level', 'auto'), device)
     parts = build_config_parts(cfg)
+    amp_level, loss_scale = precision(cfg, device)
     work_dir = work_dir or cfg.get('work_dir') or default_work_dir(cfg)
     os.makedirs(work_dir, exist_ok=True)
     cfg.work_dir = work_dir
@@ -157,14 +182,15 @@ def train(cfg, work_dir=None):
         log.info(f"ms_cls {__version__}, MindSpore {ms.__version__}, device {device}, "
                  f"mode {cfg.get('mode', 'graph')}, amp_level {amp_level}, "
                  f"config {cfg.filename}, work_dir {work_dir}")
-        return _fit(cfg, parts, device, amp_level, work_dir, log)
+        return _fit(cfg, parts, device, (amp_level, loss_scale), work_dir, log)
     finally:
         log.close()
 
 
-def _fit(cfg, parts, device, amp_level, work_dir, log):
+def _fit(cfg, parts, device, amp, work_dir, log):
     """Scan the data, write the run's files, and train."""
     net, data_cfg, max_epochs = parts.net, cfg.data, cfg.runner.max_epochs
+    amp_level, loss_scale = amp
     train_set = build_dataset(data_cfg, 'train')
     classes = train_set.classes
     val_set = build_dataset(data_cfg, 'val', classes) if data_cfg.get('val') else None
@@ -184,8 +210,10 @@ def _fit(cfg, parts, device, amp_level, work_dir, log):
 
     batch = data_cfg.samples_per_gpu
     workers = data_cfg.get('workers_per_gpu', 2)
-    train_loader = build_dataloader(train_set, batch, workers, shuffle=True, drop_last=True,
-                                    where='data.train', ops=parts.pipelines['train'])
+    train_loader = build_dataloader(
+        train_set, batch, workers, shuffle=True, drop_last=True, where='data.train',
+        ops=parts.pipelines['train'],
+        batch_ops=build_batch_augments(cfg.model.get('train_cfg'), len(classes)))
     val_loader = build_dataloader(val_set, batch, workers, where='data.val',
                                   ops=parts.pipelines['val']) if val_set else None
 
@@ -194,23 +222,33 @@ def _fit(cfg, parts, device, amp_level, work_dir, log):
     if note:
         log.info(note)
     lr_schedule = build_lr_schedule(cfg.get('lr_config'), base_lr, max_epochs, steps_per_epoch)
-    scale_manager, opt_loss_scale, note = loss_scaling(cfg.get('loss_scale', 'dynamic'),
-                                                       amp_level, device)
-    if note:
-        log.info(note)
+    scale_manager, opt_loss_scale, amp_line = loss_scaling(loss_scale, amp_level, device)
+    log.info(amp_line)
     optimizer = build_optimizer(cfg.optimizer, net.trainable_params(), lr_schedule,
-                                loss_scale=opt_loss_scale, net=net)
+                                loss_scale=opt_loss_scale, net=net,
+                                grad_clip=(cfg.get('optimizer_config') or {}).get('grad_clip'))
     model = Model(net, loss_fn=parts.loss_fn, optimizer=optimizer,
                   metrics=_metrics(net.head, len(classes)), amp_level=amp_level,
                   loss_scale_manager=scale_manager)
 
     state = RunState()
     ckpt_cfg = cfg.get('checkpoint_config') or {}
-    callbacks = [
+    callbacks = []
+    momentum = base_momentum(cfg)
+    if momentum is not None:
+        callbacks.append(MomentumSchedule(optimizer, build_momentum_schedule(
+            cfg.momentum_config, momentum, max_epochs, steps_per_epoch)))
+    ema_args = ema_hook_args(cfg.get('custom_hooks'))
+    ema = EMAHook(net.trainable_params(), *ema_args) if ema_args else None
+    if ema:
+        callbacks.append(ema)   # swaps the averages in before validation and saving
+        log.info(f"EMA: momentum {ema_args[0]:g} every {ema_args[1]} step(s); validation and "
+                 "checkpoints use the averaged weights (raw ones saved as raw.*)")
+    callbacks += [
         TrainMonitor(log, state, lr_schedule, max_epochs,
                      (cfg.get('log_config') or {}).get('interval', 100)),
         CheckpointSaver(work_dir, state, classes, max_epochs, ckpt_cfg.get('interval', 1),
-                        ckpt_cfg.get('max_keep_ckpts', -1), log=log.info),
+                        ckpt_cfg.get('max_keep_ckpts', -1), log=log.info, ema=ema),
     ]
     log.record(mode='meta', ms_cls=__version__, mindspore=ms.__version__, device=device,
                amp_level=amp_level, config=cfg.filename, seed=cfg.get('seed'),

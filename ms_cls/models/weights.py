@@ -2,7 +2,8 @@
 
 An ms_cls checkpoint is a MindSpore .ckpt whose parameter names are MindCV's, plus one string
 entry ``ms_cls_meta`` (JSON: class names, epoch, best top-1) so that class names travel with the
-weights. Optimizer state in the file (``moments.*``, ``global_step``, ...) is ignored here.
+weights. Optimizer state in the file (``moments.*``, ``global_step``, ...) is ignored here, and
+so are the ``raw.*`` weights of an EMA run (its main weights are the averaged ones).
 """
 import json
 import os
@@ -17,6 +18,7 @@ META_KEY = 'ms_cls_meta'
 HEAD_PREFIX = 'classifier.'
 BIAS_TABLE = 'relative_position_bias_table'
 EMA_PREFIX = 'ema.'
+RAW_PREFIX = 'raw.'  # ms_cls EMA runs: the weights before averaging (see engine/ema.py)
 
 
 def available_memory():
@@ -92,7 +94,7 @@ def load_weights(net, path, log=print, use_ema=False):
     ms.load_param_into_net(net, loadable, strict_load=False)
     missing = sorted(n for n in own if n not in loadable and n not in skipped)
     unexpected = sorted(n for n in params if n not in own and not _optimizer_state(n)
-                        and not n.startswith(EMA_PREFIX))
+                        and not n.startswith((EMA_PREFIX, RAW_PREFIX)))
     log(f"Loaded {len(loadable)}/{len(own)} parameters from {path}"
         + (' (EMA weights)' if use_ema else '')
         + (f"; dropped head {skipped} (shape differs: new num_classes)" if skipped else '')

@@ -1,0 +1,119 @@
+"""Model EMA as mmcv's ``EMAHook``: ``custom_hooks=[dict(type='EMAHook', momentum=1e-4)]``.
+
+After every ``interval``-th step: ema = (1 - m) * ema + m * weight, with
+m = min(momentum ** interval, (1 + t) / (warm_up + t)) at global step t (0-based). At the end of
+each training epoch the averaged weights are swapped into the network, so validation and the
+checkpoints see them; the raw weights go back in before the next epoch. BatchNorm statistics are
+not averaged (torch buffers, as in mmcv). A checkpoint then holds the EMA weights under the usual
+names (what was validated, what eval/predict load) and the raw weights under ``raw.<name>``.
+"""
+import mindspore as ms
+import mindspore.nn as nn
+import mindspore.ops as ops
+from mindspore.train import Callback
+
+from ..config import ConfigError, check_keys
+from ..models.weights import RAW_PREFIX
+
+HOOK_KEYS = ('type', 'momentum', 'interval', 'warm_up', 'priority', 'resume_from')
+HOOKS = ('EMAHook',)
+
+_ema_update = ops.MultitypeFuncGraph('ms_cls_ema_update')
+
+
+@_ema_update.register('Tensor', 'Tensor', 'Tensor')
+def _update(momentum, average, weight):
+    return ops.assign(average, average * (1.0 - momentum) + ops.cast(weight, average.dtype) * momentum)
+
+
+class EMAWeights(nn.Cell):
+    """The running averages of ``params``; calling it with a momentum updates them in one graph."""
+
+    def __init__(self, params):
+        super().__init__(auto_prefix=False)
+        self.weights = ms.ParameterTuple(params)
+        self.averages = self.weights.clone(prefix='ema', init='same')
+        self.hyper_map = ops.HyperMap()
+
+    def construct(self, momentum):
+        return self.hyper_map(ops.partial(_ema_update, momentum), self.averages, self.weights)
+
+    def swap(self):
+        """Exchange the network's weights and the averages (once per epoch, on the host)."""
+        for weight, average in zip(self.weights, self.averages):
+            held = weight.asnumpy().copy()
+            weight.set_data(ms.Tensor(average.asnumpy()))
+            average.set_data(ms.Tensor(held))
+
+
+def ema_hook_args(custom_hooks):
+    """``custom_hooks`` -> the EMAHook's (momentum, interval, warm_up), or None without one."""
+    if custom_hooks is None:
+        return None
+    if not isinstance(custom_hooks, (list, tuple)):
+        raise ConfigError(f"custom_hooks must be a list of dicts, got {custom_hooks!r}.")
+    found = None
+    for i, hook in enumerate(custom_hooks):
+        if not isinstance(hook, dict) or hook.get('type') not in HOOKS:
+            kind = hook.get('type') if isinstance(hook, dict) else hook
+            raise ConfigError(f"custom_hooks[{i}] = {kind!r}: ms_cls supports {HOOKS} "
+                              "(its callbacks cover logging, checkpoints and lr/momentum).")
+        check_keys(hook, HOOK_KEYS, f'custom_hooks[{i}] (EMAHook)')
+        if hook.get('resume_from'):
+            raise ConfigError(f"custom_hooks[{i}].resume_from is not supported; remove it.")
+        momentum = hook.get('momentum', 0.0002)
+        interval = hook.get('interval', 1)
+        warm_up = hook.get('warm_up', 100)
+        if not (isinstance(momentum, (int, float)) and 0 < momentum < 1):
+            raise ConfigError(f"custom_hooks[{i}].momentum={momentum!r} must be in (0, 1), "
+                              "e.g. 1e-4 (the weight of the newest weights).")
+        if not (isinstance(interval, int) and interval > 0):
+            raise ConfigError(f"custom_hooks[{i}].interval={interval!r} must be a positive int.")
+        if not (isinstance(warm_up, (int, float)) and warm_up >= 0):
+            raise ConfigError(f"custom_hooks[{i}].warm_up={warm_up!r} must be >= 0.")
+        if found:
+            raise ConfigError("custom_hooks has two EMAHooks; keep one.")
+        found = (float(momentum), interval, warm_up)
+    return found
+
+
+def ema_momentum(momentum, interval, warm_up, step):
+    """mmcv's momentum at global step ``step`` (0-based), or None on steps it skips."""
+    if step % interval:
+        return None
+    warm = (1 + step) / (warm_up + step) if warm_up + step > 0 else 1.0   # warm_up=0 at t=0
+    return min(momentum ** interval, warm)
+
+
+class EMAHook(Callback):
+    """Updates the averages after each step; swaps them in for validation and checkpoints.
+
+    Put it before the logging and checkpoint callbacks: the swap must happen at the last step of
+    the epoch, because ``Model.fit`` validates before ``on_train_epoch_end``.
+    """
+
+    def __init__(self, params, momentum=0.0002, interval=1, warm_up=100):
+        super().__init__()
+        self.ema = EMAWeights([p for p in params if p.requires_grad])
+        self.momentum, self.interval, self.warm_up = momentum, interval, warm_up
+        self.swapped = False
+
+    def on_train_epoch_begin(self, run_context):
+        if self.swapped:
+            self.ema.swap()
+            self.swapped = False
+
+    def on_train_step_end(self, run_context):
+        cb = run_context.original_args()
+        momentum = ema_momentum(self.momentum, self.interval, self.warm_up, cb.cur_step_num - 1)
+        if momentum is not None:
+            self.ema(ms.Tensor(momentum, ms.float32))
+        if cb.cur_step_num % cb.batch_num == 0:
+            self.ema.swap()
+            self.swapped = True
+
+    def raw_weights(self):
+        """{'raw.<name>': the weights before averaging} while the averages are swapped in."""
+        source = self.ema.averages if self.swapped else self.ema.weights
+        return {RAW_PREFIX + w.name: ms.Tensor(a.asnumpy())
+                for w, a in zip(self.ema.weights, source)}
