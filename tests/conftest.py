@@ -7,6 +7,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import ms_cls  # noqa: E402,F401  (sets GLOG_v / ONEDNN_MAX_CPU_ISA before MindSpore loads)
+from ms_cls.config import Config  # noqa: E402
 from ms_cls.data.demo import make_demo_data  # noqa: E402
 
 DEMO_CONFIG = os.path.join(ROOT, 'configs', 'resnet', 'resnet18_1xb64_demo-32px.py')
@@ -29,3 +30,23 @@ def write(tmp_path):
         path.write_text(text)
         return str(path)
     return _write
+
+
+def tiny_cfg(data_root, **options):
+    opts = {'data.train.data_prefix': f'{data_root}/train', 'data.val.data_prefix': f'{data_root}/val',
+            'data.test.data_prefix': f'{data_root}/test', 'data.samples_per_gpu': 16,
+            'runner.max_epochs': 2, 'log_config.interval': 2, 'checkpoint_config.interval': 1,
+            'checkpoint_config.max_keep_ckpts': 1, 'lr_config.step': [1],
+            'lr_config.warmup_iters': 3, 'lr_config.warmup_by_epoch': False}
+    opts.update(options)
+    return Config.fromfile(DEMO_CONFIG, opts)
+
+
+@pytest.fixture(scope='session')
+def trained(tiny_demo, tmp_path_factory):
+    """A 2-epoch ResNet-18 run on the tiny demo: (cfg, work_dir, summary), shared by the suite."""
+    work_dir = str(tmp_path_factory.mktemp('work'))
+    from ms_cls.engine.trainer import train
+    cfg = tiny_cfg(tiny_demo)
+    summary = train(cfg, work_dir)
+    return cfg, work_dir, summary

@@ -13,26 +13,8 @@ from ms_cls.engine.schedules import build_lr_schedule
 from ms_cls.engine.trainer import TrainingDiverged, train
 from ms_cls.models.weights import read_checkpoint
 
-from conftest import DEMO_CONFIG, ROOT
+from conftest import DEMO_CONFIG, ROOT, tiny_cfg
 from test_log_format import EPOCH_RE, STEP_RE, VAL_RE
-
-
-def tiny_cfg(data_root, **options):
-    opts = {'data.train.data_prefix': f'{data_root}/train', 'data.val.data_prefix': f'{data_root}/val',
-            'data.test.data_prefix': f'{data_root}/test', 'data.samples_per_gpu': 16,
-            'runner.max_epochs': 2, 'log_config.interval': 2, 'checkpoint_config.interval': 1,
-            'checkpoint_config.max_keep_ckpts': 1, 'lr_config.step': [1],
-            'lr_config.warmup_iters': 3, 'lr_config.warmup_by_epoch': False}
-    opts.update(options)
-    return Config.fromfile(DEMO_CONFIG, opts)
-
-
-@pytest.fixture(scope='module')
-def trained(tiny_demo, tmp_path_factory):
-    work_dir = str(tmp_path_factory.mktemp('work'))
-    cfg = tiny_cfg(tiny_demo)
-    summary = train(cfg, work_dir)
-    return cfg, work_dir, summary
 
 
 def read_logs(work_dir):
