@@ -1,0 +1,1 @@
+"""After training: batched prediction (TTA, ensembles), metrics, result files, submissions."""
