@@ -8,6 +8,7 @@ from .data.datasets import load_rgb
 from .data.pipeline import apply_pipeline, build_pipeline
 from .models.builder import build_model
 from .models.weights import load_weights
+from .runtime import init_context
 
 #: Used when a config holds only ``model=...``: ImageNet statistics, no resizing.
 DEFAULT_TEST_PIPELINE = [dict(type='Normalize', mean=[123.675, 116.28, 103.53],
@@ -27,10 +28,12 @@ def init_model(config, checkpoint=None, cfg_options=None):
 
     Class names come from the checkpoint (ms_cls writes them there); without one they are the
     label indices as strings. The config and its test pipeline are kept on ``model.cfg``.
+    The device and mode (graph by default) are the config's, as in training.
     """
     cfg = config if isinstance(config, Config) else Config.fromfile(config, cfg_options)
     if isinstance(config, Config) and cfg_options:
         cfg.merge_from_dict(cfg_options)
+    init_context(cfg.get('device_target', 'auto'), cfg.get('mode', 'graph'))
     if 'model' not in cfg:
         raise ConfigError(f"{cfg.filename}: no 'model' in the config.")
     model = build_model(cfg.model)

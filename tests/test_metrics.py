@@ -23,6 +23,8 @@ def test_precision_recall_f1_support_macro_and_per_class():
     assert per['recall'] == pytest.approx([1.0, 0.5, 0.5])
     assert per['f1_score'] == pytest.approx([0.5, 2 / 3, 2 / 3])
     assert per['support'] == [1, 2, 2]
+    assert evaluate(PROBS, LABELS, CLASSES, ['support'], dict(average_mode=None)) == \
+        {'support': [1, 2, 2]}                          # 'average_mode=none' on the command line
     macro = evaluate(PROBS, LABELS, CLASSES, ['precision', 'recall', 'support'])
     assert macro['precision'] == pytest.approx((1 / 3 + 2) / 3)
     assert macro['recall'] == pytest.approx(2 / 3) and macro['support'] == 5

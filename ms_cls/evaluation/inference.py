@@ -66,10 +66,14 @@ def _softmax_views(model, images, tta):
     return (probs / views).asnumpy()
 
 
-def predict_probs(model, dataset, batch_size=32, workers=2, tta=()):
-    """(N, num_classes) float32 softmax probabilities for ``dataset.samples`` in order."""
+def predict_probs(model, dataset, batch_size=32, workers=2, tta=(), ops=None):
+    """(N, num_classes) float32 softmax probabilities for ``dataset.samples`` in order.
+
+    ``ops``: the pipeline to run (default: the model's test pipeline).
+    """
     tta = check_tta(tta)
-    loader = build_dataloader(dataset, batch_size, workers, where='data.test', ops=model.test_ops)
+    loader = build_dataloader(dataset, batch_size, workers, where='data.test',
+                              ops=ops if ops is not None else model.test_ops)
     model.set_train(False)
     rows = [_softmax_views(model, ms.Tensor(images), tta)
             for images, _ in loader.create_tuple_iterator(output_numpy=True, num_epochs=1)]
@@ -79,9 +83,11 @@ def predict_probs(model, dataset, batch_size=32, workers=2, tta=()):
     return probs.astype(np.float32)
 
 
-def ensemble_probs(models, dataset_for, batch_size=32, workers=2, tta=(), weights=None):
+def ensemble_probs(models, dataset_for, batch_size=32, workers=2, tta=(), weights=None,
+                   ops_for=None):
     """Weighted mean of the models' probabilities. ``dataset_for(model)`` gives the dataset to
-    run (built from that model's config) so that every model reads the same images."""
+    run (built from that model's config) so that every model reads the same images;
+    ``ops_for(model)`` the pipeline (default: the model's test pipeline)."""
     if weights is None:
         weights = [1.0] * len(models)
     if len(weights) != len(models) or any(w < 0 for w in weights) or sum(weights) <= 0:
@@ -94,5 +100,6 @@ def ensemble_probs(models, dataset_for, batch_size=32, workers=2, tta=(), weight
             raise ConfigError("The ensemble's configs point at different images; give the same "
                               "data folder to every model (e.g. with --cfg-options).")
         samples = [p for p, _ in dataset.samples]
-        total = total + weight * predict_probs(model, dataset, batch_size, workers, tta)
+        ops = ops_for(model) if ops_for else None
+        total = total + weight * predict_probs(model, dataset, batch_size, workers, tta, ops)
     return (total / sum(weights)).astype(np.float32)

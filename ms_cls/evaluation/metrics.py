@@ -31,6 +31,8 @@ def check_metrics(metrics, options=None):
         raise ConfigError(f"--metric-options topk={options.get('topk')!r}: give positive ints, "
                           "e.g. topk=1,5.")
     options['topk'] = topk
+    if 'average_mode' in options and options['average_mode'] is None:
+        options['average_mode'] = 'none'    # the command line's 'none' parses to None
     mode = options.setdefault('average_mode', 'macro')
     if mode not in ('macro', 'none'):
         raise ConfigError(f"--metric-options average_mode={mode!r}; use 'macro' or 'none'.")

@@ -1,0 +1,70 @@
+"""Standalone evaluation of a checkpoint on a labelled split (what ``scripts/test.py`` runs).
+
+The split's own pipeline from the config is used and labels are mapped onto the checkpoint's
+class names, so the top-1 printed here is the one the training log printed for that checkpoint.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import ConfigError
+from ..data.builder import build_dataset
+from ..data.pipeline import build_pipeline
+from .inference import ensemble_probs, load_models
+from .metrics import evaluate, per_class_table
+
+
+@dataclass
+class EvalRun:
+    """Everything an evaluation produced, for the result files and reports."""
+    model: object
+    dataset: object
+    probs: np.ndarray
+    labels: np.ndarray
+    metrics: dict
+
+    def class_table(self):
+        return per_class_table(self.probs, self.labels, self.model.classes)
+
+
+def evaluate_checkpoint(config, checkpoint, split='val', metrics=('accuracy',), metric_options=None,
+                        cfg_options=None, tta=(), batch_size=None, workers=None):
+    """Load, predict ``data.<split>`` in batches, score. Returns an :class:`EvalRun`."""
+    return evaluate_models([config], [checkpoint], split, metrics, metric_options, cfg_options,
+                           tta, batch_size, workers)
+
+
+def evaluate_models(configs, checkpoints, split='val', metrics=('accuracy',), metric_options=None,
+                    cfg_options=None, tta=(), batch_size=None, workers=None, weights=None):
+    """As :func:`evaluate_checkpoint` for an ensemble: the weighted mean of the checkpoints'
+    probabilities (one config for all, or one per checkpoint), each through its own pipeline."""
+    models = load_models(configs, checkpoints, cfg_options)
+    cfg = models[0].cfg
+    if 'data' not in cfg:
+        raise ConfigError(f"{cfg.filename}: no 'data' section, so there is no split to evaluate.")
+    split_cfg = cfg.data.get(split)
+    if isinstance(split_cfg, dict) and split_cfg.get('with_label') is False:
+        raise ConfigError(
+            f"data.{split} is unlabelled (with_label=False): nothing to score. Evaluate the val "
+            "split, or predict the test folder with scripts/predict.py and score the CSV against "
+            "an answer key with scripts/eval_metric.py.")
+    datasets = {id(m): build_dataset(m.cfg.data, split, m.classes) for m in models}
+    dataset = datasets[id(models[0])]
+    dataset.check_readable()
+    probs = ensemble_probs(
+        models, lambda m: datasets[id(m)], batch_size or cfg.data.get('samples_per_gpu', 32),
+        workers or cfg.data.get('workers_per_gpu', 2), tta, weights,
+        ops_for=lambda m: build_pipeline(datasets[id(m)].pipeline, f'data.{split}.pipeline'))
+    labels = np.array([label for _, label in dataset.samples], dtype=np.int64)
+    scores = evaluate(probs, labels, models[0].classes, metrics, metric_options)
+    return EvalRun(models[0], dataset, probs, labels, scores)
+
+
+def format_metrics(metrics):
+    """``accuracy_top-1: 0.9870`` lines; per-class lists are left to the class table."""
+    lines = []
+    for name, value in metrics.items():
+        if isinstance(value, list):
+            continue
+        lines.append(f"{name}: {value}" if isinstance(value, int) else f"{name}: {value:.4f}")
+    return '\n'.join(lines)

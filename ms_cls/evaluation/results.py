@@ -1,0 +1,226 @@
+"""What an evaluation leaves behind for a person: per-image results, a class table, pictures.
+
+The per-image frame is the one source for every output here (result files, the show dir), so a
+row in ``results.csv`` and the picture drawn for it always agree. Files are written under a
+temporary name and renamed, so a crash never leaves a truncated file that looks complete.
+"""
+import contextlib
+import json
+import math
+import os
+import re
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
+
+from ..config import ConfigError
+from ..data.datasets import load_rgb
+from .metrics import confusion_matrix
+
+OUT_ITEMS = ('pred_label', 'pred_class', 'pred_score', 'gt_label', 'topk', 'class_scores')
+SCORE_PREFIX = 'score_'
+SHOW_MIN_SIDE = 128
+MATRIX_TEXT_MAX = 30
+
+
+def prediction_frame(dataset, probs, classes, topk=5):
+    """One row per ``dataset.samples`` entry, in order (the index is the sample position).
+
+    ``frame.attrs['classes']`` keeps the class names so that result files can name the score
+    columns and a rescoring tool can map labels back to names.
+    """
+    probs = np.asarray(probs)
+    if len(probs) != len(dataset.samples):
+        raise ValueError(f"{len(probs)} rows of probabilities for {len(dataset.samples)} images.")
+    classes = list(classes)
+    order = np.argsort(-probs, axis=1, kind='stable')[:, :min(topk, len(classes))]
+    labels = [int(label) for _, label in dataset.samples]
+    frame = pd.DataFrame({
+        'filename': [os.path.relpath(p, dataset.data_prefix).replace(os.sep, '/')
+                     for p, _ in dataset.samples],
+        'gt_label': labels,
+        'gt_class': [classes[label] if label >= 0 else '' for label in labels],
+        'pred_label': order[:, 0].astype(int),
+        'pred_class': [classes[i] for i in order[:, 0]],
+        'pred_score': probs[np.arange(len(probs)), order[:, 0]].astype(float),
+    })
+    for i in range(order.shape[1]):
+        frame[f'top{i + 1}_label'] = order[:, i].astype(int)
+        frame[f'top{i + 1}_class'] = [classes[k] for k in order[:, i]]
+        frame[f'top{i + 1}_score'] = probs[np.arange(len(probs)), order[:, i]].astype(float)
+    frame.attrs['classes'] = classes
+    return frame
+
+
+def _item_columns(frame, item):
+    if item == 'topk':
+        return [c for c in frame.columns if re.fullmatch(r'top\d+_(label|class|score)', c)]
+    if item == 'gt_label':
+        return ['gt_label', 'gt_class']
+    return [item]
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; it replaces ``path`` only if the block succeeds."""
+    directory, name = os.path.split(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f'.tmp-{os.getpid()}-{name}')
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _jsonable(value):
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def write_results(path, frame, probs=None, metrics=None, items=None):
+    """Write the per-image results as ``.json`` (with the metrics) or ``.csv``.
+
+    ``items`` (default: all of OUT_ITEMS but class_scores, which is one column per class) picks
+    the columns after ``filename``; 'gt_label' brings gt_class along, 'topk' the top{i}_* columns.
+    """
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in ('.json', '.csv'):
+        raise ConfigError(f"--out {path}: unknown extension {ext or '(none)'!r}; "
+                          "use .json or .csv.")
+    items = list(dict.fromkeys(items or [i for i in OUT_ITEMS if i != 'class_scores']))
+    unknown = [i for i in items if i not in OUT_ITEMS]
+    if unknown:
+        raise ConfigError(f"--out-items {unknown}: unknown; use some of {OUT_ITEMS}.")
+    if 'class_scores' in items and probs is None:
+        raise ConfigError("--out-items class_scores needs the probabilities.")
+    columns = ['filename'] + [c for i in items if i != 'class_scores'
+                              for c in _item_columns(frame, i)]
+    table = frame[list(dict.fromkeys(columns))]
+    classes = frame.attrs.get('classes')
+    with atomic_path(path) as tmp:
+        if ext == '.csv':
+            if 'class_scores' in items:
+                names = classes or [str(i) for i in range(np.shape(probs)[1])]
+                scores = pd.DataFrame(np.asarray(probs), index=table.index,
+                                      columns=[SCORE_PREFIX + str(n) for n in names])
+                table = pd.concat([table, scores], axis=1)
+            table.to_csv(tmp, index=False, float_format='%.6g')
+        else:
+            records = table.to_dict('records')
+            if 'class_scores' in items:
+                for record, row in zip(records, np.asarray(probs, dtype=float)):
+                    record['class_scores'] = [round(float(v), 6) for v in row]
+            doc = {'metrics': metrics or {}, **({'classes': classes} if classes else {}),
+                   'results': records}
+            with open(tmp, 'w', encoding='utf-8') as f:
+                json.dump(doc, f, indent=1, default=_jsonable)
+
+
+def class_table_text(table, limit=None):
+    """The per-class table as text, worst recall first (ties: the larger class first), so the
+    classes that cost the most accuracy lead."""
+    table = table.assign(_support=-table['support']).sort_values(
+        ['recall', '_support'], kind='stable').drop(columns='_support')
+    shown = table if limit is None else table.head(limit)
+    text = shown.to_string(formatters={c: '{:.3f}'.format
+                                       for c in ('precision', 'recall', 'f1_score')})
+    if len(shown) < len(table):
+        text += f"\n... {len(table) - len(shown)} more classes"
+    return text
+
+
+def save_confusion_matrix(probs, labels, classes, path):
+    """Confusion matrix PNG: rows = true class, colours = row fractions (so small classes show
+    their errors as clearly as big ones), counts in the cells while they stay legible."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    if os.path.splitext(path)[1].lower() != '.png':
+        raise ConfigError(f"--confusion-matrix {path}: give a .png file name.")
+    n = len(classes)
+    counts = confusion_matrix(np.asarray(probs).argmax(axis=1), np.asarray(labels), n)
+    rows = counts.sum(axis=1, keepdims=True)
+    fractions = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    side = min(max(6.0, 0.18 * n + 3), 50.0)
+    font = max(3.0, min(9.0, 0.75 * 72 * (side - 3) / max(n, 1)))
+    fig = Figure(figsize=(side, side))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(fractions, cmap='Blues', vmin=0, vmax=1, interpolation='nearest')
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label='fraction of the true class')
+    ax.set_xticks(range(n), [str(c) for c in classes], rotation=90, fontsize=font)
+    ax.set_yticks(range(n), [str(c) for c in classes], fontsize=font)
+    ax.set_xlabel('predicted class')
+    ax.set_ylabel('true class')
+    ax.set_title(f'confusion matrix ({int(counts.sum())} images, top-1 '
+                 f'{np.trace(counts) / max(counts.sum(), 1):.3f})')
+    if n <= MATRIX_TEXT_MAX:
+        for (i, j), count in np.ndenumerate(counts):
+            if count:
+                ax.text(j, i, str(count), ha='center', va='center', fontsize=font,
+                        color='white' if fractions[i, j] > 0.5 else 'black')
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format='png', dpi=100)
+
+
+def _annotated(path, lines, colour):
+    """The image at ``path`` enlarged to SHOW_MIN_SIDE (and to fit the text), captioned."""
+    img = Image.fromarray(load_rgb(path))
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(img)
+    boxes = [measure.textbbox((0, 0), line, font=font) for line in lines]
+    text_w = max(b[2] - b[0] for b in boxes) + 8
+    scale = max(1.0, SHOW_MIN_SIDE / min(img.size), text_w / img.width)
+    img = img.resize((math.ceil(img.width * scale), math.ceil(img.height * scale)),
+                     Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    y = 2
+    for line, box in zip(lines, boxes):
+        height = box[3] - box[1]
+        draw.rectangle((0, y, box[2] - box[0] + 6, y + height + 4), fill=(0, 0, 0))
+        draw.text((3, y + 2 - box[1]), line, fill=colour, font=font)
+        y += height + 5
+    return img
+
+
+def save_show_dir(frame, dataset, show_dir, limit=None):
+    """Draw each image with its prediction under show_dir/{mistakes,correct,predicted}/.
+
+    Mistakes come first and the most confident ones lead (those hint at label noise or a
+    systematic confusion); correct and unlabelled images follow least confident first, the ones
+    nearest to a mistake. ``limit`` caps the number drawn in all. Pictures of an earlier run in
+    those folders are removed so that the folders describe this run only.
+    """
+    labelled = frame['gt_label'] >= 0
+    wrong = labelled & (frame['pred_label'] != frame['gt_label'])
+    groups = [('mistakes', frame[wrong].sort_values('pred_score', ascending=False, kind='stable')),
+              ('correct', frame[labelled & ~wrong].sort_values('pred_score', kind='stable')),
+              ('predicted', frame[~labelled].sort_values('pred_score', kind='stable'))]
+    groups = [(name, rows) for name, rows in groups
+              if len(rows) or (name != 'predicted' and labelled.any())]
+    budget = len(frame) if limit is None else max(0, limit)
+    counts = {}
+    for name, rows in groups:
+        folder = os.path.join(show_dir, name)
+        os.makedirs(folder, exist_ok=True)
+        for old in os.listdir(folder):
+            if re.fullmatch(r'\d+_.*\.jpg', old):
+                os.remove(os.path.join(folder, old))
+        rows = rows.head(budget)
+        budget -= len(rows)
+        width = len(str(len(rows)))
+        colour = {'mistakes': (255, 80, 80), 'correct': (80, 255, 80)}.get(name, (255, 255, 255))
+        for rank, (position, row) in enumerate(rows.iterrows(), 1):
+            path = dataset.samples[position][0]
+            lines = [f"pred: {row.pred_class} {row.pred_score:.2f}"]
+            if row.gt_label >= 0:
+                lines.append(f"gt: {row.gt_class}")
+            stem = os.path.splitext(os.path.basename(path))[0]
+            _annotated(path, lines, colour).save(
+                os.path.join(folder, f'{rank:0{width}d}_{stem}.jpg'), quality=90)
+        counts[name] = len(rows)
+    return counts
