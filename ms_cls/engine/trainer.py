@@ -12,7 +12,7 @@ from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
 from .. import __version__
 from ..config import ConfigError, check_keys, near_misses
 from ..data.batch_augments import build_batch_augments
-from ..data.builder import build_dataloader, build_dataset
+from ..data.builder import build_dataloader, build_dataset, build_sampler, check_sampler
 from ..data.datasets import ImageLoadError, image_load_error
 from ..data.pipeline import build_pipeline
 from ..models.builder import attach_classes, build_loss, build_model
@@ -156,6 +156,7 @@ def build_config_parts(cfg):
     build_lr_schedule(cfg.get('lr_config'), scaled_lr(cfg)[0], cfg.runner.max_epochs, 1)
     base_momentum(cfg)
     data_cfg = cfg.data
+    check_sampler(data_cfg.get('sampler'))
     pipelines = {split: build_pipeline((data_cfg.get(split) or {}).get('pipeline', []),
                                        f'data.{split}.pipeline') for split in ('train', 'val')}
     return ConfigParts(net, loss_fn, pipelines)
@@ -213,7 +214,8 @@ def _fit(cfg, parts, device, amp, work_dir, log):
     train_loader = build_dataloader(
         train_set, batch, workers, shuffle=True, drop_last=True, where='data.train',
         ops=parts.pipelines['train'],
-        batch_ops=build_batch_augments(cfg.model.get('train_cfg'), len(classes)))
+        batch_ops=build_batch_augments(cfg.model.get('train_cfg'), len(classes)),
+        sampler=build_sampler(data_cfg.get('sampler'), train_set))
     val_loader = build_dataloader(val_set, batch, workers, where='data.val',
                                   ops=parts.pipelines['val']) if val_set else None
 
