@@ -1,0 +1,156 @@
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import DEMO_CONFIG, ROOT, tiny_cfg
+from ms_cls.config import Config, ConfigError
+from ms_cls.data.builder import build_dataset
+from ms_cls.data.datasets import CustomDataset, list_images
+from ms_cls.data.tools import browse_dataset, offline_augment, split_dataset, verify_dataset
+
+
+def read(path):
+    with open(path, encoding='utf-8') as f:
+        return [line.split() for line in f.read().splitlines()]
+
+
+def script(name, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', name), *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_split_is_stratified_reproducible_and_loads(tiny_demo, tmp_path, write):
+    train_dir = os.path.join(tiny_demo, 'train')
+    lines = []
+    split_dataset(train_dir, 0.25, seed=0, out_dir=str(tmp_path / 'a'), log=lines.append)
+    train, val = read(tmp_path / 'a' / 'train.txt'), read(tmp_path / 'a' / 'val.txt')
+    for label in map(str, range(10)):   # 8 images per class: 6 train, 2 val
+        assert [l for _, l in train].count(label) == 6 and [l for _, l in val].count(label) == 2
+    assert sorted(p for p, _ in train + val) == list_images(train_dir)
+    split_dataset(train_dir, 0.25, seed=0, out_dir=str(tmp_path / 'b'), log=lines.append)
+    split_dataset(train_dir, 0.25, seed=1, out_dir=str(tmp_path / 'c'), log=lines.append)
+    assert read(tmp_path / 'b' / 'val.txt') == val != read(tmp_path / 'c' / 'val.txt')
+
+    folder = CustomDataset(train_dir)
+    ann = CustomDataset(train_dir, ann_file=str(tmp_path / 'a' / 'train.txt'),
+                        classes=str(tmp_path / 'a' / 'classes.txt'))
+    assert ann.classes == folder.classes and len(ann) == 60
+    assert set(ann.samples) <= set(folder.samples)
+    # the printed config lines, merged over the demo config, build both sets
+    snippet = lines[1].split('in your config:\n')[1]
+    cfg = Config.fromfile(write('split.py', f"_base_ = {DEMO_CONFIG!r}\n{snippet}\n"))
+    assert len(build_dataset(cfg.data, 'train')) == 60
+    assert len(build_dataset(cfg.data, 'val', ann.classes)) == 20
+
+
+def test_k_fold_puts_each_image_in_one_val_fold(tiny_demo, tmp_path):
+    train_dir = os.path.join(tiny_demo, 'train')
+    split_dataset(train_dir, k_fold=3, out_dir=str(tmp_path), log=lambda line: None)
+    vals = []
+    for i in range(3):
+        train = read(tmp_path / f'fold{i}' / 'train.txt')
+        val = read(tmp_path / f'fold{i}' / 'val.txt')
+        assert sorted(p for p, _ in train + val) == list_images(train_dir)
+        assert {l for _, l in train} == {str(c) for c in range(10)}
+        vals += [p for p, _ in val]
+    assert sorted(vals) == list_images(train_dir)
+
+
+def test_split_keeps_small_classes_in_train(tiny_demo, tmp_path):
+    src = os.path.join(tiny_demo, 'train', '001.circle')
+    for name, count in (('a', 1), ('b', 2), ('c', 5)):
+        os.makedirs(tmp_path / 'data' / name)
+        for img in sorted(os.listdir(src))[:count]:
+            shutil.copy(os.path.join(src, img), tmp_path / 'data' / name)
+    data = str(tmp_path / 'data')
+    split_dataset(data, 0.5, out_dir=str(tmp_path / 's'), log=lambda line: None)
+    train, val = read(tmp_path / 's' / 'train.txt'), read(tmp_path / 's' / 'val.txt')
+    assert sorted(l for _, l in val) == ['1', '2', '2']            # a: none, b: 1, c: round(2.5)
+    split_dataset(data, k_fold=3, out_dir=str(tmp_path / 'k'), log=lambda line: None)
+    for i in range(3):
+        assert {l for _, l in read(tmp_path / 'k' / f'fold{i}' / 'train.txt')} == {'0', '1', '2'}
+        assert '0' not in {l for _, l in read(tmp_path / 'k' / f'fold{i}' / 'val.txt')}
+
+
+def test_split_refuses_to_overwrite(tiny_demo, tmp_path):
+    train_dir = os.path.join(tiny_demo, 'train')
+    out = tmp_path / 'split'
+    res = script('split_dataset.py', train_dir, '--out-dir', out)
+    assert res.returncode == 0, res.stderr
+    assert "ann_file=" in res.stdout and 'classes.txt' in res.stdout
+    res = script('split_dataset.py', train_dir, '--out-dir', out, '--seed', 3)
+    assert res.returncode == 1 and '--force' in res.stderr
+    before = read(out / 'val.txt')
+    split_dataset(train_dir, seed=3, out_dir=str(out), force=True, log=lambda line: None)
+    assert read(out / 'val.txt') != before
+    with pytest.raises(ConfigError, match='inside'):
+        split_dataset(train_dir, out_dir=os.path.join(train_dir, 'splits'))
+    with pytest.raises(ConfigError, match='one sub-folder per class'):
+        split_dataset(tiny_demo, out_dir=str(tmp_path / 'x'))
+
+
+def test_verify_dataset_finds_truncated_jpeg(tiny_demo, tmp_path):
+    data = tmp_path / 'data'
+    for split in ('train', 'val'):
+        shutil.copytree(os.path.join(tiny_demo, split, '001.circle'), data / split / '001.circle')
+    assert verify_dataset(str(data), str(tmp_path / 'ok.txt'), log=lambda line: None) == []
+    assert (tmp_path / 'ok.txt').read_text() == ''
+    bad = data / 'val' / '001.circle' / sorted(os.listdir(data / 'val' / '001.circle'))[0]
+    bad.write_bytes(bad.read_bytes()[:len(bad.read_bytes()) // 2])
+
+    res = script('verify_dataset.py', data, '--out-path', tmp_path / 'broken.txt', '--workers', 2)
+    assert res.returncode == 1, res.stderr
+    assert 'val: 3 images, 1 broken' in res.stdout and 'train: 8 images, 0 broken' in res.stdout
+    (path, reason), = [line.split('\t') for line in
+                       (tmp_path / 'broken.txt').read_text().splitlines()]
+    assert path == str(bad) and 'truncated' in reason
+
+
+@pytest.mark.parametrize('mode', ['original', 'transformed', 'concat'])
+def test_browse_dataset_writes_png(tiny_demo, tmp_path, mode):
+    out = tmp_path / f'{mode}.png'
+    browse_dataset(tiny_cfg(tiny_demo), 'train', 5, mode, str(out), log=lambda line: None)
+    with Image.open(out) as img:
+        assert img.format == 'PNG' and img.width > 100
+
+
+def test_browse_dataset_script_on_unlabelled_test_set(tiny_demo, tmp_path):
+    out = tmp_path / 'test.png'
+    res = script('browse_dataset.py', DEMO_CONFIG, '--phase', 'test', '-n', 3, '--out', out,
+                 '--mode', 'concat', '--cfg-options', f'data.test.data_prefix={tiny_demo}/test')
+    assert res.returncode == 0, res.stderr
+    with Image.open(out) as img:
+        assert img.format == 'PNG'
+
+
+def test_offline_augment_writes_copies_and_ann_file(tiny_demo, tmp_path):
+    cfg = tiny_cfg(tiny_demo)
+    train_dir = os.path.join(tiny_demo, 'train')
+    source = list_images(train_dir)
+    out = tmp_path / 'aug'
+    ann_file = offline_augment(cfg, 2, str(out), include_originals=True, log=lambda line: None)
+    dataset = CustomDataset(str(out), ann_file=ann_file, classes=str(out / 'classes.txt'))
+    assert len(dataset) == 3 * len(source) and dataset.classes == CustomDataset(train_dir).classes
+    for rel in source:
+        stem = os.path.splitext(rel)[0]
+        copies = [out / f'{stem}_aug{k}.jpg' for k in range(2)]
+        assert all(c.is_file() for c in copies) and (out / rel).is_file()
+    with Image.open(copies[0]) as img:
+        assert img.size == (32, 32)     # RandomResizedCrop(32) ran; Normalize did not
+    assert copies[0].read_bytes() != copies[1].read_bytes()
+    assert list_images(train_dir) == source
+
+    again = tmp_path / 'again'
+    offline_augment(cfg, 2, str(again), log=lambda line: None)
+    assert (again / os.path.relpath(copies[1], out)).read_bytes() == copies[1].read_bytes()
+    assert len(read(again / 'train.txt')) == 2 * len(source)
+
+    with pytest.raises(FileExistsError, match='--force'):
+        offline_augment(cfg, 1, str(out), log=lambda line: None)
+    with pytest.raises(ConfigError, match='overlap'):
+        offline_augment(cfg, 1, os.path.join(train_dir, 'aug'), log=lambda line: None)
+    assert list_images(train_dir) == source
