@@ -67,9 +67,11 @@ def build_dataloader(dataset, samples_per_gpu, workers_per_gpu=2, shuffle=False,
     workers = max(1, int(workers_per_gpu))
     if ops is None:
         ops = build_pipeline(dataset.pipeline, f'{where}.pipeline')
+    # one source thread: two Python threads decoding contend for the GIL and were 3-9x slower
+    # here (benchmarks/eval_throughput.py); the vision ops below run in C++ workers
     loader = ds.GeneratorDataset(dataset, column_names=['image', 'label'],
                                  shuffle=shuffle if sampler is None else None, sampler=sampler,
-                                 num_parallel_workers=workers, python_multiprocessing=False)
+                                 num_parallel_workers=1, python_multiprocessing=False)
     loader = loader.map(operations=ops, input_columns='image', num_parallel_workers=workers)
     loader = loader.batch(samples_per_gpu, drop_remainder=drop_last)
     if batch_ops is not None:
