@@ -1,0 +1,176 @@
+"""scripts/compare_runs.py, analyze_logs.py and analyze_results.py on real tiny work dirs."""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ms_cls.analysis.runs import analyze_results
+from ms_cls.data.demo import CLASS_NAMES
+
+from conftest import ROOT, tiny_cfg
+
+
+def run_script(name, *args):
+    return subprocess.run([sys.executable, os.path.join('scripts', name), *map(str, args)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def records(work_dir):
+    (path,) = [p for p in glob.glob(os.path.join(work_dir, '*.log.json')) if os.path.getsize(p)]
+    with open(path) as f:
+        return path, [json.loads(line) for line in f]
+
+
+def copy_run(src, dst, keep):
+    """A copy of the run in ``src`` whose JSON log keeps the records ``keep`` accepts."""
+    os.makedirs(dst)
+    path, recs = records(src)
+    for name in os.listdir(src):
+        if name.endswith(('.py', '.log')):
+            shutil.copy(os.path.join(src, name), dst)
+    with open(os.path.join(dst, os.path.basename(path)), 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in recs if keep(r))
+    return os.path.join(dst, os.path.basename(path))
+
+
+@pytest.fixture(scope='module')
+def runs(trained, tiny_demo, tmp_path_factory):
+    """Two real 1-epoch runs (lr 0.1 and 1e-4), the session's 2-epoch run, a diverged copy
+    (stopped by a NaN in epoch 2, then re-run and stopped by a config error: an empty newer log)
+    and a stopped copy (epoch 2 never logged)."""
+    from ms_cls.engine.trainer import train
+    root = tmp_path_factory.mktemp('runs')
+    dirs = {}
+    for name, lr in (('lr0.1', 0.1), ('lr1e-4', 1e-4)):
+        dirs[name] = str(root / name)
+        train(tiny_cfg(tiny_demo, **{'optimizer.lr': lr, 'runner.max_epochs': 1}), dirs[name])
+    dirs['trained'] = str(root / 'trained')
+    shutil.copytree(trained[1], dirs['trained'], ignore=shutil.ignore_patterns('*.ckpt'))
+    dirs['diverged'] = str(root / 'diverged')
+    log = copy_run(trained[1], dirs['diverged'], lambda r: r.get('epoch', 1) == 1)
+    with open(log, 'a') as f:
+        f.write(json.dumps(dict(mode='error', epoch=2, iter=3, message='loss is nan')) + '\n')
+    open(os.path.join(dirs['diverged'], '29991231_000000.log.json'), 'w').close()
+    dirs['stopped'] = str(root / 'stopped')
+    copy_run(trained[1], dirs['stopped'], lambda r: r.get('epoch', 1) == 1)
+    return dirs
+
+
+def best_top1(work_dir):
+    vals = [r['accuracy_top-1'] for r in records(work_dir)[1] if r['mode'] == 'val']
+    return max(vals)
+
+
+def test_compare_runs_ranks_real_runs_by_best_top1(runs, trained, tmp_path):
+    empty = tmp_path / 'no_log'
+    empty.mkdir()
+    md, csv = tmp_path / 'runs.md', tmp_path / 'runs.csv'
+    proc = run_script('compare_runs.py', *runs.values(), empty, '--out', md, '--csv', csv)
+    assert proc.returncode == 0, proc.stderr
+    print(proc.stdout)
+    assert f"{empty}: no .log.json, skipped" in proc.stdout
+    assert re.search(r'diverged: 2 logs \(re-runs\), using the newest with records, '
+                     r'\d+_\d+\.log\.json \(1 empty\)', proc.stdout)
+    table = pd.read_csv(csv)
+    assert sorted(table['run']) == sorted(runs)
+    assert list(table['accuracy_top-1']) == sorted(table['accuracy_top-1'], reverse=True)
+    for _, row in table.iterrows():
+        assert row['accuracy_top-1'] == pytest.approx(best_top1(runs[row['run']]), abs=1e-6)
+    by_run = table.set_index('run')
+    assert by_run.loc['trained', 'accuracy_top-1'] == pytest.approx(trained[2]['best_top1'])
+    assert by_run.loc['lr0.1', 'lr'] == 0.1 and by_run.loc['lr1e-4', 'lr'] == 1e-4
+    assert dict(by_run['status']) == {'lr0.1': 'done', 'lr1e-4': 'done', 'trained': 'done',
+                                      'diverged': 'diverged', 'stopped': 'running-or-stopped'}
+    assert list(by_run.loc['trained', ['model', 'frozen_stages', 'batch', 'lr_schedule',
+                                       'augmentation', 'epochs', 'max_epochs']]) == \
+        ['ResNet-18', -1, 16, 'step [1] warmup linear 3 r0.1', 'none', 2, 2]
+    assert by_run.loc['stopped', 'epochs'] == 1 and by_run['train_min'].gt(0).all()
+    text = md.read_text()
+    assert text.startswith('| run | model | frozen_stages | batch | lr | lr schedule |')
+    assert '| trained | ResNet-18 | -1 | 16 | 0.02 |' in text and '| 2/2 |' in text
+    assert [line.split(' | ')[0][2:] for line in text.splitlines()[2:7]] == list(table['run'])
+
+
+def test_compare_runs_without_any_run_is_an_error(tmp_path):
+    proc = run_script('compare_runs.py', tmp_path)
+    assert proc.returncode == 1 and proc.stderr.startswith('ERROR: no runs to compare')
+
+
+def test_plot_curve_draws_several_logs_and_keys(runs, tmp_path):
+    logs = [records(runs[name])[0] for name in ('lr0.1', 'trained', 'diverged')]
+    out = tmp_path / 'curves.png'
+    proc = run_script('analyze_logs.py', 'plot_curve', *logs, '--keys', 'loss',
+                      'accuracy_top-1', 'lr', '--legend', 'a', 'b', 'c', '--title', 'T',
+                      '--out', out)
+    assert proc.returncode == 0, proc.stderr
+    assert 'diverged at epoch 2 step 3' in proc.stdout
+    with Image.open(out) as img:
+        assert img.format == 'PNG' and img.height > img.width   # three stacked subplots
+
+
+def test_plot_curve_unknown_key_lists_the_keys(runs, tmp_path):
+    proc = run_script('analyze_logs.py', 'plot_curve', records(runs['lr0.1'])[0], '--keys',
+                      'loss', 'top1', '--out', tmp_path / 'x.png')
+    assert proc.returncode == 1 and proc.stderr.startswith('ERROR: key(s) top1 not in the logs')
+    assert 'train: loss, loss_avg, lr, time; val: accuracy_top-1, accuracy_top-5' in proc.stderr
+    assert not (tmp_path / 'x.png').exists()
+
+
+def test_cal_train_time_prints_the_numbers(runs):
+    path, recs = records(runs['trained'])
+    proc = run_script('analyze_logs.py', 'cal_train_time', path, records(runs['diverged'])[0])
+    assert proc.returncode == 0, proc.stderr
+    times = [r['time'] for r in recs if r['mode'] == 'train']
+    mean = float(re.search(r'average iter time: ([\d.]+) s/iter', proc.stdout).group(1))
+    assert mean == pytest.approx(sum(times) / len(times), abs=1e-4)
+    assert re.search(r'slowest epoch [12], average time is [\d.]+ s/iter', proc.stdout)
+    assert re.search(r'estimated total training time: 2 epochs x 5 iters', proc.stdout)
+    assert 'measured (text log): 2 epoch(s) trained in' in proc.stdout
+    assert 'NOTE: this run diverged at epoch 2 step 3' in proc.stdout
+
+
+def synthetic_results(tiny_demo, path, with_prefix=False):
+    """Per class of the tiny val set: two right predictions and one confident mistake, except
+    class 0, whose three images are all wrong."""
+    results = []
+    for label, name in enumerate(CLASS_NAMES):
+        for i, file in enumerate(sorted(os.listdir(os.path.join(tiny_demo, 'val', name)))):
+            pred = (label + 1) % 10 if i == 2 or label == 0 else label
+            results.append(dict(filename=f'{name}/{file}', gt_label=label, gt_class=name,
+                                pred_label=pred, pred_class=CLASS_NAMES[pred],
+                                pred_score=0.5 + 0.1 * i))
+    doc = {'metrics': {'accuracy_top-1': 0.6}, 'results': results,
+           **({'data_prefix': os.path.join(tiny_demo, 'val')} if with_prefix else {})}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_analyze_results_writes_class_sheets_and_index(tiny_demo, tmp_path):
+    result = synthetic_results(tiny_demo, tmp_path / 'results.json')
+    proc = run_script('analyze_results.py', result, '--out-dir', tmp_path / 'out')
+    assert proc.returncode == 1 and proc.stderr.startswith('ERROR:') and \
+        '--data-prefix' in proc.stderr
+    proc = run_script('analyze_results.py', result, '--out-dir', tmp_path / 'out', '--topk', 2,
+                      '--data-prefix', os.path.join(tiny_demo, 'val'))
+    assert proc.returncode == 0, proc.stderr
+    sheets = sorted(os.listdir(tmp_path / 'out' / 'classes'))
+    assert len(sheets) == 10 and sheets[0] == '001.circle.png'
+    with Image.open(tmp_path / 'out' / 'classes' / sheets[1]) as img:
+        assert img.format == 'PNG' and img.width > 2 * 160
+    index = (tmp_path / 'out' / 'index.md').read_text()
+    rows = [line for line in index.splitlines() if line.startswith('| 0')]
+    assert rows[0].startswith('| 001.circle | 3 | 0 | 3 | 0.000 | 002.square (3) |')
+    assert all(f'(classes/{s})' in index for s in sheets)
+
+
+def test_analyze_results_reads_the_prefix_from_the_file(tiny_demo, tmp_path):
+    result = synthetic_results(tiny_demo, tmp_path / 'results.json', with_prefix=True)
+    index, classes = analyze_results(str(result), str(tmp_path / 'out'), topk=1)
+    assert classes == 10 and os.path.isfile(index)
