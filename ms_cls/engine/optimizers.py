@@ -340,10 +340,14 @@ def build_optimizer(opt_cfg, params, lr_schedule, loss_scale=1.0, net=None, grad
         cls = RMSprop
         kwargs = dict(alpha=float(values['alpha']), eps=float(values['eps']),
                       momentum=float(values['momentum']), centered=bool(values['centered']))
-    if max_norm is not None:
-        # the gradients still carry a fixed loss scale here: clip at the same scale
-        cls = clipped(cls, max_norm * loss_scale)
-    return cls(groups, **common, **kwargs)
+    if max_norm is None:
+        return cls(groups, **common, **kwargs)
+    # the gradients still carry a fixed loss scale here: clip at the same scale
+    if issubclass(cls, _TorchSemantics):
+        optimizer = cls(groups, **common, **kwargs)
+        optimizer.clip_norm = max_norm * loss_scale
+        return optimizer
+    return clipped(cls, max_norm * loss_scale)(groups, **common, **kwargs)
 
 
 def grad_clip_norm(grad_clip):
@@ -366,20 +370,24 @@ def grad_clip_norm(grad_clip):
 
 
 def clipped(optimizer_class, clip_norm):
-    """A subclass of ``optimizer_class`` that first rescales the gradients so that their global
-    L2 norm is at most ``clip_norm`` (torch's ``clip_grad_norm_``), before weight decay.
+    """A subclass of MindSpore's ``optimizer_class`` (Momentum, SGD, Adam) that first rescales
+    the gradients so that their global L2 norm is at most ``clip_norm`` (torch's
+    ``clip_grad_norm_``), before weight decay.
 
-    A subclass, not a wrapper cell: ``mindspore.train.Model`` accepts only ``nn.Optimizer``s. The
-    base construct is called by name because ``super()`` inside a graph-mode construct recurses.
+    A subclass, not a wrapper cell: ``mindspore.train.Model`` accepts only ``nn.Optimizer``s.
+    The clip goes into ``decay_weight``, the first thing their constructs do with the
+    gradients: overriding the ``@jit`` construct itself does not compile reliably (``super()``
+    recurses; calling the base construct by name lost ``self`` once the process had compiled
+    other graphs). ms_cls's own AdamW/RMSprop clip inside their construct.
     """
     clip_norm = float(clip_norm)
+    base_decay = optimizer_class.decay_weight
 
-    def construct(self, gradients):
-        gradients = ops.clip_by_global_norm(gradients, clip_norm)
-        return optimizer_class.construct(self, gradients)
+    def decay_weight(self, gradients):
+        return base_decay(self, ops.clip_by_global_norm(gradients, clip_norm))
 
     return type(f'Clipped{optimizer_class.__name__}', (optimizer_class,),
-                {'construct': construct, 'clip_norm': clip_norm})
+                {'decay_weight': decay_weight, 'clip_norm': clip_norm})
 
 
 def _weight_decay_per_param(params, weight_decay):
@@ -396,7 +404,10 @@ def _weight_decay_per_param(params, weight_decay):
 
 class _TorchSemantics(nn.Optimizer):
     """Shared set-up of the optimizers below: per-parameter weight decay as plain numbers
-    (the base class's are multiplied by the loss scale), step counting and lr lookup."""
+    (the base class's are multiplied by the loss scale), step counting and lr lookup, and the
+    gradient clipping of ``optimizer_config.grad_clip`` (``clip_norm`` > 0)."""
+
+    clip_norm = 0.0
 
     def __init__(self, params, learning_rate, weight_decay, loss_scale):
         params = list(params)
@@ -450,6 +461,8 @@ class AdamW(_TorchSemantics):
 
     @ms.jit
     def construct(self, gradients):
+        if self.clip_norm > 0:
+            gradients = ops.clip_by_global_norm(gradients, self.clip_norm)
         gradients = self.scale_grad(gradients)
         lr = self.get_lr()
         self.assignadd(self.global_step, self.global_step_increase_tensor)
@@ -523,6 +536,8 @@ class RMSprop(_TorchSemantics):
 
     @ms.jit
     def construct(self, gradients):
+        if self.clip_norm > 0:
+            gradients = ops.clip_by_global_norm(gradients, self.clip_norm)
         gradients = self.scale_grad(gradients)
         lr = self.get_lr()
         self.assignadd(self.global_step, self.global_step_increase_tensor)
