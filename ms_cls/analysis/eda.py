@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw
 
 from ..config import Config, ConfigError, parse_options
 from ..data.datasets import IMG_EXTENSIONS, CustomDataset, list_images, to_rgb_array
+from ..fileio import atomic_write, write_text
 
 SPLITS = ('train', 'val', 'test')
 DRAFT_SIZE = 256      # JPEG decodes are reduced to >= this side (about what a 224-px crop sees)
@@ -225,11 +226,11 @@ def analyse(source, out_dir, min_images=20, workers=None, sample_per_class=4, cf
                 for c in all_classes])
     _write_csv(os.path.join(out_dir, 'duplicates.csv'),
                ['sha1', 'copies', 'splits', 'kind', 'split', 'class', 'path'], dup_rows)
-    _atomic_text(os.path.join(out_dir, 'unreadable.txt'),
+    write_text(os.path.join(out_dir, 'unreadable.txt'),
                  ''.join(f"{u['path']}\t{u['kind']}\t{u['message']}\n"
                          for u in summary['unreadable']))
-    _atomic_text(os.path.join(out_dir, 'summary.json'), json.dumps(summary, indent=1) + '\n')
-    _atomic_text(os.path.join(out_dir, 'report.md'), render_report(summary))
+    write_text(os.path.join(out_dir, 'summary.json'), json.dumps(summary, indent=1) + '\n')
+    write_text(os.path.join(out_dir, 'report.md'), render_report(summary))
     return summary
 
 
@@ -324,29 +325,11 @@ def _grid_choice(split, per_class):
             for i in _evenly(len(classes), GRID_CLASSES)] if per_class > 0 else []
 
 
-def _atomic(path, write):
-    """write(tmp) then rename over ``path``: readers never see a half-written file."""
-    tmp = f'{path}.tmp-{os.getpid()}'
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _atomic_text(path, text):
-    def write(tmp):
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
-    _atomic(path, write)
-
-
 def _write_csv(path, header, rows):
     def write(tmp):
         with open(tmp, 'w', newline='', encoding='utf-8') as f:
             csv.writer(f).writerows([header] + rows)
-    _atomic(path, write)
+    atomic_write(path, write)
 
 
 def _pyplot():
@@ -357,7 +340,7 @@ def _pyplot():
 
 
 def _save(fig, path):
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=100, format='png'))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format='png'))
     _pyplot().close(fig)
     return os.path.basename(path)
 
@@ -431,7 +414,7 @@ def _sample_grid(grid, recs, split, n_classes, path):
             else:
                 canvas.paste(thumb, (x + (THUMB - thumb.width) // 2,
                                      y + (THUMB - thumb.height) // 2))
-    _atomic(path, lambda tmp: canvas.save(tmp, format='PNG'))
+    atomic_write(path, lambda tmp: canvas.save(tmp, format='PNG'))
     return os.path.basename(path)
 
 

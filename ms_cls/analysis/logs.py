@@ -3,7 +3,6 @@
 Only pandas/matplotlib are imported (no MindSpore), so logs can be studied on any machine,
 including while the run is still writing them.
 """
-import contextlib
 import json
 import os
 import re
@@ -12,25 +11,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError
+from ..fileio import atomic_path
 
 EPOCH_TIME = re.compile(r'^Epoch time: ([\d.]+) ms')
 NOT_KEYS = ('mode', 'epoch', 'iter', 'step')
 IMAGE_FORMATS = ('png', 'pdf', 'svg', 'jpg')
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary name next to ``path`` that replaces it only if the block succeeds, so
-    a crash never leaves a half-written file that looks complete."""
-    directory, name = os.path.split(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f'.tmp-{os.getpid()}-{name}')
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class RunLogData:

@@ -16,7 +16,8 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ..config import Config, ConfigError
 from ..engine.schedules import policy_name, scaled_lr
-from .logs import atomic_path, format_minutes, load_json_log
+from ..fileio import atomic_path
+from .logs import format_minutes, load_json_log
 
 TOP1, TOP5 = 'accuracy_top-1', 'accuracy_top-5'
 COLUMNS = ('run', 'model', 'frozen_stages', 'batch', 'lr', 'lr_schedule', 'augmentation',

@@ -17,22 +17,11 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..config import Config, ConfigError
+from ..fileio import atomic_write
 from .datasets import list_images, load_rgb, to_rgb_array
 
 SPLITS = ('train', 'val', 'test')
 BROWSE_MODES = ('original', 'transformed', 'concat')
-
-
-def atomic_write(path, write):
-    """``write(tmp_path)`` then rename onto ``path``; the temporary file never survives."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp'
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_lines(path, lines):

@@ -20,6 +20,7 @@ import mindspore.ops as ops
 
 from ..apis import _test_pipeline, init_model
 from ..config import Config, ConfigError
+from ..fileio import temp_name
 
 FORMATS = {'MINDIR': '.mindir', 'ONNX': '.onnx'}
 TOLERANCE = 1e-4
@@ -137,11 +138,6 @@ def sidecar_info(model, shape, fmt, path, softmax, checkpoint):
     }
 
 
-def _tmp_name(path):
-    directory, name = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f'.tmp-{os.getpid()}-{name}')
-
-
 def _export(net, x, tmp, fmt):
     try:
         ms.export(net, x, file_name=tmp, file_format=fmt)
@@ -201,7 +197,7 @@ def export_model(config, checkpoint, fmt='MINDIR', shape=(1, 3, 224, 224), out=N
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     info = sidecar_info(model, shape, fmt, path, softmax, checkpoint)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    tmp, sidecar = _tmp_name(path), path + '.json'
+    tmp, sidecar = temp_name(path), path + '.json'
     try:
         _export(net, ms.Tensor(x), tmp, fmt)
         got, why_not = _run_exported(tmp, fmt, x)
@@ -210,12 +206,12 @@ def export_model(config, checkpoint, fmt='MINDIR', shape=(1, 3, 224, 224), out=N
             raise ExportCheckFailed(f"{fmt} check failed: the exported file's outputs differ from "
                                     f"the network's by {diff:.3g} (> {TOLERANCE}) on a {shape} "
                                     "input; nothing was written.")
-        with open(_tmp_name(sidecar), 'w') as f:
+        with open(temp_name(sidecar), 'w') as f:
             json.dump(info, f, indent=2)
         os.replace(tmp, path)
-        os.replace(_tmp_name(sidecar), sidecar)
+        os.replace(temp_name(sidecar), sidecar)
     finally:
-        for leftover in (tmp, _tmp_name(sidecar)):
+        for leftover in (tmp, temp_name(sidecar)):
             if os.path.exists(leftover):
                 os.remove(leftover)
     check = (f"{fmt} check: max |diff| {float(f'{diff:.3g}')} on a {shape} input"

@@ -4,7 +4,6 @@ The per-image frame is the one source for every output here (result files, the s
 row in ``results.csv`` and the picture drawn for it always agree. Files are written under a
 temporary name and renamed, so a crash never leaves a truncated file that looks complete.
 """
-import contextlib
 import json
 import math
 import os
@@ -16,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..config import ConfigError
 from ..data.datasets import load_rgb
+from ..fileio import atomic_path
 from .metrics import confusion_matrix
 
 OUT_ITEMS = ('pred_label', 'pred_class', 'pred_score', 'gt_label', 'topk', 'class_scores')
@@ -59,20 +59,6 @@ def _item_columns(frame, item):
     if item == 'gt_label':
         return ['gt_label', 'gt_class']
     return [item]
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path next to ``path``; it replaces ``path`` only if the block succeeds."""
-    directory, name = os.path.split(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f'.tmp-{os.getpid()}-{name}')
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _jsonable(value):

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..config import Config, ConfigError, parse_options
 from ..data.datasets import CustomDataset, ImageLoadError, image_load_error, list_images
+from ..fileio import atomic_path
 from .inference import check_tta, ensemble_probs, load_models
 
 LABEL_FORMATS = ('index', 'name', 'prefix')
@@ -144,16 +145,9 @@ def _write_atomic(path, write, binary=False):
     """``write(file)`` into a temp file beside ``path``, then rename it over ``path``."""
     if os.path.isdir(path):
         raise ConfigError(f"{path} is a folder; give a file name to write.")
-    directory, name = os.path.split(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f'.tmp-{os.getpid()}-{name}')
-    try:
-        with open(tmp, 'wb' if binary else 'w', **({} if binary else {'newline': ''})) as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, 'wb' if binary else 'w',
+                                        **({} if binary else {'newline': ''})) as f:
+        write(f)
 
 
 def write_submission(frame, path):
