@@ -416,6 +416,15 @@ class _TorchSemantics(nn.Optimizer):
         self.decay = tuple(ms.Tensor(decay[id(p)], ms.float32) for p in self._parameters)
         self.decay_on = tuple(decay[id(p)] > 0 for p in self._parameters)
 
+    def begin_step(self, gradients):
+        """Clip (if asked), divide out the loss scale, count the step; -> (gradients, lr)."""
+        if self.clip_norm > 0:
+            gradients = ops.clip_by_global_norm(gradients, self.clip_norm)
+        gradients = self.scale_grad(gradients)
+        lr = self.get_lr()
+        self.assignadd(self.global_step, self.global_step_increase_tensor)
+        return gradients, lr
+
 
 _adamw = ops.MultitypeFuncGraph('ms_cls_adamw')
 _rmsprop = ops.MultitypeFuncGraph('ms_cls_rmsprop')
@@ -461,11 +470,7 @@ class AdamW(_TorchSemantics):
 
     @ms.jit
     def construct(self, gradients):
-        if self.clip_norm > 0:
-            gradients = ops.clip_by_global_norm(gradients, self.clip_norm)
-        gradients = self.scale_grad(gradients)
-        lr = self.get_lr()
-        self.assignadd(self.global_step, self.global_step_increase_tensor)
+        gradients, lr = self.begin_step(gradients)
         beta1_power = self.beta1_power * self.beta1
         self.beta1_power = beta1_power
         beta2_power = self.beta2_power * self.beta2
@@ -536,11 +541,7 @@ class RMSprop(_TorchSemantics):
 
     @ms.jit
     def construct(self, gradients):
-        if self.clip_norm > 0:
-            gradients = ops.clip_by_global_norm(gradients, self.clip_norm)
-        gradients = self.scale_grad(gradients)
-        lr = self.get_lr()
-        self.assignadd(self.global_step, self.global_step_increase_tensor)
+        gradients, lr = self.begin_step(gradients)
         if self.is_group_lr:
             return self.hyper_map(ops.partial(_rmsprop, self.alpha, self.eps, self.centered,
                                               self.use_momentum, self.momentum),
