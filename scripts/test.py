@@ -40,14 +40,14 @@ def main():
     args = parser.parse_args()
 
     def run():
-        from ms_cls.config import parse_options
-        from ms_cls.evaluation.evaluate import evaluate_models, format_metrics
+        from ms_cls.evaluation.evaluate import evaluate_models
+        from ms_cls.evaluation.metrics import format_metrics, parse_metric_options
         from ms_cls.evaluation.results import (class_table_text, prediction_frame,
                                                save_confusion_matrix, save_show_dir,
                                                write_results)
         configs = [config_from_args(c, args.cfg_options) for c in (args.configs or [args.config])]
         result = evaluate_models(configs, args.checkpoints, args.split, args.metrics,
-                                 parse_options(args.metric_options), tta=args.tta,
+                                 parse_metric_options(args.metric_options), tta=args.tta,
                                  batch_size=args.batch_size, weights=args.weights)
         classes = result.model.classes
         print(f"{args.split}: {len(result.dataset)} images, {len(classes)} classes, "

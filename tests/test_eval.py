@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from ms_cls.config import ConfigError
-from ms_cls.evaluation.evaluate import evaluate_checkpoint, format_metrics
+from ms_cls.evaluation.evaluate import evaluate_checkpoint
+from ms_cls.evaluation.metrics import format_metrics
 
 from conftest import ROOT
 

@@ -8,6 +8,7 @@ Images are decoded with Pillow into RGB uint8 arrays (any mode: L, P, RGBA, CMYK
 MindSpore vision ops that follow always see HWC RGB uint8.
 """
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -40,6 +41,31 @@ def load_rgb(path):
     except (OSError, ValueError, SyntaxError) as err:
         raise ImageLoadError(f"Cannot decode image {path}: {err}. Replace or remove the file "
                              "and start again.") from None
+
+
+def decode_error(path):
+    """Why ``path`` does not decode, or None. Unlike the header check before training this
+    decodes every pixel (as training will), so truncated or corrupt image data is found too."""
+    try:
+        with Image.open(path) as img:
+            to_rgb_array(ImageOps.exif_transpose(img))
+    except Exception as err:  # noqa: BLE001 - any decoder failure means a broken file
+        return f'{type(err).__name__}: {err}'.replace('\n', ' ')
+    return None
+
+
+def find_undecodable(paths, workers=8):
+    """[(path, reason)] for the files of ``paths`` that do not decode, in order (threads:
+    Pillow releases the GIL while decoding)."""
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        reasons = list(pool.map(decode_error, paths))
+    return [(p, r) for p, r in zip(paths, reasons) if r]
+
+
+def class_number(name):
+    """The number of a Caltech-style class name ('001.ak47', '001_ak47' -> 1), or None."""
+    match = re.match(r'(\d+)(?:[._\- ]|$)', name)
+    return int(match.group(1)) if match else None
 
 
 def to_rgb_array(img):

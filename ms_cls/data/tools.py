@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ..config import Config, ConfigError
 from ..fileio import atomic_write
-from .datasets import list_images, load_rgb, to_rgb_array
+from .datasets import decode_error, list_images, load_rgb
 
 SPLITS = ('train', 'val', 'test')
 BROWSE_MODES = ('original', 'transformed', 'concat')
@@ -46,17 +46,6 @@ def _inside(path, folder):
 
 
 # ---------------------------------------------------------------- verify
-
-
-def decode_error(path):
-    """Why ``path`` does not decode, or None. Unlike the header check before training this
-    decodes every pixel, so truncated or corrupt image data is found too."""
-    try:
-        with Image.open(path) as img:
-            to_rgb_array(ImageOps.exif_transpose(img))
-    except Exception as err:  # noqa: BLE001 - any decoder failure means a broken file
-        return f'{type(err).__name__}: {err}'.replace('\n', ' ')
-    return None
 
 
 def image_groups(source):

@@ -58,13 +58,3 @@ def evaluate_models(configs, checkpoints, split='val', metrics=('accuracy',), me
     labels = np.array([label for _, label in dataset.samples], dtype=np.int64)
     scores = evaluate(probs, labels, models[0].classes, metrics, metric_options)
     return EvalRun(models[0], dataset, probs, labels, scores)
-
-
-def format_metrics(metrics):
-    """``accuracy_top-1: 0.9870`` lines; per-class lists are left to the class table."""
-    lines = []
-    for name, value in metrics.items():
-        if isinstance(value, list):
-            continue
-        lines.append(f"{name}: {value}" if isinstance(value, int) else f"{name}: {value:.4f}")
-    return '\n'.join(lines)

@@ -9,7 +9,7 @@ precision 0 and one absent from the labels recall 0 (mmcls's convention).
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError
+from ..config import ConfigError, parse_value
 
 METRICS = ('accuracy', 'precision', 'recall', 'f1_score', 'support')
 OPTION_KEYS = ('topk', 'average_mode', 'thrs')
@@ -96,3 +96,29 @@ def evaluate(probs, labels, classes, metrics=('accuracy',), options=None):
         else:
             results[name] = int(column.sum()) if name == 'support' else float(column.mean())
     return results
+
+
+def parse_metric_options(options):
+    """``['topk=1,5', 'average_mode=none']`` (or a dict) -> a dict. average_mode stays text:
+    the config parser would turn 'none' into None."""
+    if isinstance(options, dict) or options is None:
+        return dict(options or {})
+    parsed = {}
+    for pair in options:
+        key, sep, value = pair.partition('=')
+        if not sep or not key.strip():
+            raise ConfigError(f"--metric-options expects KEY=VALUE, got {pair!r} "
+                              "(e.g. topk=1,5 average_mode=none).")
+        key = key.strip()
+        parsed[key] = value.strip() if key == 'average_mode' else parse_value(value)
+    return parsed
+
+
+def format_metrics(metrics):
+    """``accuracy_top-1: 0.9870`` lines, as every script prints them; per-class lists (from
+    average_mode='none') on one line."""
+    def text(value):
+        if isinstance(value, list):
+            return '[' + ', '.join(text(v) for v in value) + ']'
+        return str(value) if isinstance(value, int) else f'{value:.4f}'
+    return '\n'.join(f"{name}: {text(value)}" for name, value in metrics.items())

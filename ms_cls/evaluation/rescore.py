@@ -21,8 +21,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError, parse_value
-from .metrics import check_metrics, evaluate
+from ..config import ConfigError
+from ..data.datasets import class_number
+from .metrics import check_metrics, evaluate, format_metrics, parse_metric_options
 from .results import SCORE_PREFIX
 
 MATCH_LEVELS = (
@@ -167,12 +168,6 @@ def match_ids(gt_ids, pred_ids):
     return np.array([row[k] for k in gk], dtype=np.int64), name
 
 
-def _caltech_prefix(name):
-    """1 for '001.ak47' (also '001_ak47', '001 ak47'), as scripts/predict.py writes them."""
-    match = re.match(r'(\d+)(?:[._\- ]|$)', name)
-    return int(match.group(1)) if match else None
-
-
 def _class_space(pred, gt_labels, gt_names):
     """The class list every index refers to: the result file's own list when it has one, else
     the answer key's names (by label index when given), else plain indices."""
@@ -222,9 +217,9 @@ def _submission_labels(tokens, classes, gt, what):
     readings = {}
     if values.min() >= 0 and values.max() < len(classes):
         readings['class indices'] = values
-    numbers = Counter(_caltech_prefix(c) for c in classes)
-    prefix = {_caltech_prefix(c): i for i, c in enumerate(classes)
-              if _caltech_prefix(c) is not None and numbers[_caltech_prefix(c)] == 1}
+    numbers = Counter(class_number(c) for c in classes)
+    prefix = {class_number(c): i for i, c in enumerate(classes)
+              if class_number(c) is not None and numbers[class_number(c)] == 1}
     if all(int(v) in prefix for v in flat):
         readings['Caltech prefixes'] = np.vectorize(prefix.get, otypes=[np.int64])(values)
     if not readings:
@@ -264,33 +259,6 @@ def _rank_probs(ranked, num_classes):
     return probs
 
 
-def format_scores(scores):
-    """``accuracy_top-1: 0.9870`` lines (as scripts/test.py prints); per-class lists in a row."""
-    lines = []
-    for name, value in scores.items():
-        if isinstance(value, list):
-            value = '[' + ', '.join(str(v) if isinstance(v, int) else f'{v:.4f}'
-                                    for v in value) + ']'
-        lines.append(f"{name}: {value}" if not isinstance(value, float) else f"{name}: {value:.4f}")
-    return '\n'.join(lines)
-
-
-def parse_metric_options(options):
-    """``['topk=1,5', 'average_mode=none']`` (or a dict) -> a dict. average_mode stays text:
-    the config parser would turn 'none' into None."""
-    if isinstance(options, dict) or options is None:
-        return dict(options or {})
-    parsed = {}
-    for pair in options:
-        key, sep, value = pair.partition('=')
-        if not sep or not key.strip():
-            raise ConfigError(f"--metric-options expects KEY=VALUE, got {pair!r} "
-                              "(e.g. topk=1,5 average_mode=none).")
-        key = key.strip()
-        parsed[key] = value.strip() if key == 'average_mode' else parse_value(value)
-    return parsed
-
-
 def rescore(result, ann, metrics=('accuracy',), metric_options=None, id_column='id',
             label_column='label', echo=print):
     """Score the prediction file ``result`` against the answer key ``ann``; prints notes and
@@ -324,5 +292,5 @@ def rescore(result, ann, metrics=('accuracy',), metric_options=None, id_column='
     for note in notes:
         echo(f"note: {note}")
     scores = evaluate(probs, gt, classes, metrics, options)
-    echo(format_scores(scores))
+    echo(format_metrics(scores))
     return scores

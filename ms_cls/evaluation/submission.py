@@ -16,17 +16,15 @@ of the CSV, lists them in ``<out>.unreadable.txt`` and warns on stderr: a leader
 or zero-score a CSV with missing ids, so that is opt-in, never silent.
 """
 import os
-import re
 import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from ..config import Config, ConfigError, parse_options
-from ..data.datasets import CustomDataset, ImageLoadError, image_load_error, list_images
+from ..data.datasets import (CustomDataset, ImageLoadError, class_number, find_undecodable,
+                             image_load_error, list_images)
 from ..fileio import atomic_path
 from .inference import check_tta, ensemble_probs, load_models
 
@@ -66,11 +64,10 @@ def label_values(classes, label_format='index'):
         return list(classes)
     values = []
     for name in classes:
-        match = re.match(r'(\d+)(?:[._\- ]|$)', name)
-        if not match:
+        if class_number(name) is None:
             raise ConfigError(f"--label-format prefix: class {name!r} has no numeric prefix "
                               "(as in '001.ak47' -> 1); use --label-format index or name.")
-        values.append(int(match.group(1)))
+        values.append(class_number(name))
     shared = sorted(v for v, n in Counter(values).items() if n > 1)
     if shared:
         raise ConfigError(f"--label-format prefix: several classes share the number(s) "
@@ -196,20 +193,6 @@ def class_counts_text(frame_or_labels, classes, n=10):
     return '\n'.join(lines)
 
 
-def find_unreadable(paths, workers=8):
-    """[(path, reason)] for files Pillow cannot fully decode, in ``paths`` order."""
-    def reason(path):
-        try:
-            with Image.open(path) as img:
-                img.load()
-            return None
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-            return str(err) or type(err).__name__
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        reasons = list(pool.map(reason, paths))
-    return [(p, r) for p, r in zip(paths, reasons) if r]
-
-
 def predict_folder(configs, checkpoints, img_dir, batch_size=32, workers=2, tta=(), weights=None,
                    cfg_options=None, skip=(), check_classes=None):
     """-> (paths, probs, classes) for every image under ``img_dir`` but ``skip``, sorted.
@@ -279,7 +262,7 @@ def predict_submission(configs, checkpoints, out, img_dir=None, batch_size=32, w
                           "config's data.test.data_prefix).")
     paths = [os.path.join(img_dir, p) for p in list_images(img_dir)]
     image_ids(paths, img_dir, id_format)
-    bad = find_unreadable(paths, workers=max(2, workers))
+    bad = find_undecodable(paths, workers=max(2, workers))
     listing = f'{out}.unreadable.txt'
     if bad and not skip_unreadable:
         raise ImageLoadError(
