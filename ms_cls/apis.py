@@ -3,7 +3,8 @@ import numpy as np
 import mindspore as ms
 import mindspore.ops as ops
 
-from .config import Config, ConfigError
+from .config import Config
+from .errors import ConfigError
 from .data.datasets import load_rgb
 from .data.pipeline import apply_pipeline, build_pipeline
 from .models.builder import build_model

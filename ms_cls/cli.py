@@ -5,7 +5,8 @@ printed as one clear message with exit code 1 instead of a traceback.
 """
 import sys
 
-from .config import Config, ConfigError
+from .config import Config
+from .errors import UserError
 
 
 def config_from_args(path, cfg_options=(), **overrides):
@@ -16,19 +17,11 @@ def config_from_args(path, cfg_options=(), **overrides):
     return Config.fromfile(path, options)
 
 
-def user_errors():
-    from .data.datasets import ImageLoadError
-    from .engine.trainer import TrainingDiverged
-    return (ConfigError, ImageLoadError, TrainingDiverged, FileExistsError)
-
-
 def run_cli(fn):
     """Run ``fn``; user errors -> 'ERROR: ...' on stderr and exit code 1."""
     try:
         fn()
-    except Exception as err:  # noqa: BLE001 - narrowed right below
-        if isinstance(err, user_errors()):
-            print(f"ERROR: {err}", file=sys.stderr)
-            return 1
-        raise
+    except UserError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
     return 0

@@ -13,18 +13,11 @@ import os
 import pprint
 import re
 
+from .errors import ConfigError, did_you_mean
+
 BASE_KEY = '_base_'
 DELETE_KEY = '_delete_'
 OPTIONS_SOURCE = '--cfg-options'
-
-
-class ConfigError(ValueError):
-    """A config value or key that ms_cls cannot use; the message says where and how to fix it."""
-
-
-def did_you_mean(name, candidates):
-    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ''
 
 
 class ConfigDict(dict):
@@ -364,40 +357,6 @@ def _format(value, indent):
     text = repr(value)
     ast.literal_eval(text)  # only literals may be dumped; anything else would not reload
     return text
-
-
-def subset(cfg, drop=()):
-    """A copy of ``cfg`` without the ``drop`` keys that still knows where each key was set."""
-    return ConfigDict({k: v for k, v in cfg.items() if k not in drop},
-                      path=getattr(cfg, 'path', ''), sources=getattr(cfg, '_sources', {}))
-
-
-def check_keys(cfg, allowed, what):
-    """Raise ConfigError for a key of ``cfg`` that is not in ``allowed``, naming its file."""
-    allowed = list(allowed)
-    for key in cfg:
-        if key not in allowed:
-            where = cfg.where(key) if isinstance(cfg, ConfigDict) else key
-            raise ConfigError(f"Unknown key '{key}' in {what}: {where}.{did_you_mean(key, allowed)}"
-                              f" Valid keys: {', '.join(sorted(allowed))}.")
-
-
-def build_from_cfg(cfg, classes, what, **extra):
-    """Build ``classes[cfg['type']](**args)``; a bad type or argument names its file and key."""
-    if not isinstance(cfg, dict) or 'type' not in cfg:
-        where = cfg.where() if isinstance(cfg, ConfigDict) else what
-        raise ConfigError(f"{what} must be a dict with a 'type' key ({where}), got {cfg!r}.")
-    name = cfg['type']
-    if name not in classes:
-        where = cfg.where('type') if isinstance(cfg, ConfigDict) else what
-        raise ConfigError(f"Unknown {what} type '{name}' in {where}.{did_you_mean(name, classes)}"
-                          f" Known types: {', '.join(sorted(classes))}.")
-    factory = classes[name]
-    args = subset(cfg, ('type',))
-    params = inspect.signature(factory).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        check_keys(args, [p for p in params if p not in extra], f"{what} '{name}'")
-    return factory(**args, **extra)
 
 
 TOP_LEVEL_KEYS = (

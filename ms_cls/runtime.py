@@ -5,7 +5,7 @@ because GLOG_v and ONEDNN_MAX_CPU_ISA are read once, at import or at the first c
 """
 import os
 
-from .config import ConfigError
+from .errors import ConfigError
 
 #: Set by prepare_environment() when ms_cls chose ONEDNN_MAX_CPU_ISA itself (reported once on CPU).
 _ONEDNN_SET_BY_US = False

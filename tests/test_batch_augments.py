@@ -4,7 +4,8 @@ import numpy as np
 import mindspore.dataset as ds
 import pytest
 
-from ms_cls.config import Config, ConfigError
+from ms_cls.config import Config
+from ms_cls.errors import ConfigError
 from ms_cls.data.batch_augments import BatchAugments, build_batch_augments, resize
 
 N, C = 6, 10

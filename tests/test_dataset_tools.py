@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from conftest import DEMO_CONFIG, ROOT, tiny_cfg
-from ms_cls.config import Config, ConfigError
+from ms_cls.config import Config
+from ms_cls.errors import ConfigError
 from ms_cls.data.builder import build_dataset
 from ms_cls.data.datasets import CustomDataset, list_images
 from ms_cls.data.tools import browse_dataset, offline_augment, split_dataset, verify_dataset

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ms_cls.config import Config, ConfigError
+from ms_cls.config import Config
+from ms_cls.errors import ConfigError
 from ms_cls.data.builder import build_dataloader, build_dataset
-from ms_cls.data.datasets import CustomDataset, ImageLoadError, load_rgb
+from ms_cls.data.datasets import CustomDataset, load_rgb
+from ms_cls.errors import ImageLoadError
 
 
 def make_images(root, layout, size=(20, 16), mode='RGB'):

@@ -4,7 +4,7 @@ import mindspore as ms
 import mindspore.nn as nn
 import pytest
 
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.engine.ema import EMAHook, EMAWeights, ema_hook_args, ema_momentum
 
 

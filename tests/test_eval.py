@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.evaluation.evaluate import evaluate_checkpoint
 from ms_cls.evaluation.metrics import format_metrics
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.data.datasets import CustomDataset
 from ms_cls.data.demo import CLASS_NAMES
 from ms_cls.evaluation.rescore import match_ids, rescore

@@ -12,9 +12,10 @@ import mindspore as ms
 import mindspore.nn as nn
 
 from ms_cls.apis import init_model
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.evaluation import export
-from ms_cls.evaluation.export import ExportCheckFailed, check_shape, export_model
+from ms_cls.errors import ExportCheckFailed
+from ms_cls.evaluation.export import check_shape, export_model
 from ms_cls.models.weights import read_checkpoint
 
 from conftest import ROOT

@@ -5,7 +5,7 @@ import mindspore.dataset as ds
 import pytest
 from mindspore.train import Model
 
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.engine.optimizers import build_optimizer
 from ms_cls.models.builder import build_loss, build_model
 from ms_cls.models.convert import model_cfg

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ms_cls.apis import inference_model
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.data.datasets import CustomDataset
 from ms_cls.evaluation.inference import ensemble_probs, load_models, predict_probs
 

@@ -2,7 +2,7 @@ import numpy as np
 import mindspore as ms
 import pytest
 
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.models.builder import build_loss
 
 LOGITS = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], np.float32)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.evaluation.metrics import confusion_matrix, evaluate, per_class_table
 
 CLASSES = ['a', 'b', 'c']

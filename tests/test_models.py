@@ -2,7 +2,8 @@ import numpy as np
 import mindspore as ms
 import pytest
 
-from ms_cls.config import Config, ConfigError
+from ms_cls.config import Config
+from ms_cls.errors import ConfigError
 from ms_cls.models.builder import build_loss, build_model
 from ms_cls.models.weights import load_weights
 

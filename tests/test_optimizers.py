@@ -4,7 +4,8 @@ import mindspore as ms
 import mindspore.nn as nn
 import pytest
 
-from ms_cls.config import Config, ConfigError
+from ms_cls.config import Config
+from ms_cls.errors import ConfigError
 from ms_cls.engine.optimizers import build_optimizer, optimizer_args
 from ms_cls.models.builder import build_loss, build_model
 from ms_cls.models.convert import model_cfg

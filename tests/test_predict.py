@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ms_cls.config import ConfigError
-from ms_cls.data.datasets import ImageLoadError
+from ms_cls.errors import ConfigError
+from ms_cls.errors import ImageLoadError, SubmissionError
 from ms_cls.evaluation.submission import (check_against_folder, class_counts_text, image_ids,
                                           label_values, predict_folder, predict_submission,
                                           submission_frame, write_submission)
@@ -118,7 +118,7 @@ def test_folder_guard_counts_and_summary(predicted, tiny_demo, tmp_path):
     root = f'{tiny_demo}/test'
     frame = submission_frame(paths, root, probs, classes, label_format='name')
     check_against_folder(frame, paths, root)
-    with pytest.raises(ConfigError, match="1 image.s. not predicted, e.g. .'000019.jpg'"):
+    with pytest.raises(SubmissionError, match="1 image.s. not predicted, e.g. .'000019.jpg'"):
         check_against_folder(frame[:-1], paths[:-1], root)
     write_submission(frame, str(tmp_path / 'a' / 'b.csv'))
     assert pd.read_csv(tmp_path / 'a' / 'b.csv').equals(pd.DataFrame(frame))

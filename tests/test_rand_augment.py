@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ms_cls.config import Config, ConfigError
+from ms_cls.config import Config
+from ms_cls.errors import ConfigError
 from ms_cls.data.builder import build_dataloader, build_dataset
 from ms_cls.data.rand_augment import TIMM_INCREASING, RandAugment
 

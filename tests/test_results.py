@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.data.datasets import CustomDataset
 from ms_cls.evaluation.metrics import per_class_table
 from ms_cls.evaluation.results import (OUT_ITEMS, class_table_text, prediction_frame,

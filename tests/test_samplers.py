@@ -3,7 +3,8 @@ import pytest
 import mindspore.dataset as ds
 
 from conftest import tiny_cfg
-from ms_cls.config import Config, ConfigError
+from ms_cls.config import Config
+from ms_cls.errors import ConfigError
 from ms_cls.data.builder import build_dataloader, build_sampler, check_sampler
 from ms_cls.data.samplers import ClassBalancedSampler, RepeatFactorSampler
 

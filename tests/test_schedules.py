@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.engine.schedules import build_lr_schedule
 
 

@@ -6,7 +6,7 @@ import mindspore as ms
 import mindspore.nn as nn
 import pytest
 
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.models.builder import build_loss, build_model
 from ms_cls.models.swin import SwinTransformer, swin_from_torch
 

@@ -10,7 +10,8 @@ from ms_cls.apis import inference_model, init_model
 from ms_cls.config import Config
 from ms_cls.data.datasets import CustomDataset
 from ms_cls.engine.schedules import build_lr_schedule
-from ms_cls.engine.trainer import TrainingDiverged, train
+from ms_cls.engine.trainer import train
+from ms_cls.errors import TrainingDiverged
 from ms_cls.models.weights import read_checkpoint
 
 from conftest import DEMO_CONFIG, ROOT, tiny_cfg
@@ -153,7 +154,7 @@ def test_mixed_precision_on_cpu_uses_a_fixed_scale_the_optimizer_divides_out(tra
 def test_truncated_image_mid_run_is_named_not_a_pipeline_dump(tiny_demo, tmp_path):
     """A JPEG cut short passes the header check; decoding it must end the run with its name."""
     import shutil
-    from ms_cls.data.datasets import ImageLoadError
+    from ms_cls.errors import ImageLoadError
     data = tmp_path / 'data'
     shutil.copytree(tiny_demo, data)
     victim = sorted((data / 'train' / '003.triangle').iterdir())[0]

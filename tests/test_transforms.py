@@ -6,7 +6,8 @@ import mindspore.dataset as ds
 import numpy as np
 import pytest
 
-from ms_cls.config import Config, ConfigError
+from ms_cls.config import Config
+from ms_cls.errors import ConfigError
 from ms_cls.data.auto_augment import IMAGENET_POLICIES, AutoAugment, ColorJitter
 from ms_cls.data.pipeline import build_pipeline
 from ms_cls.data.random_erasing import RandomErasing

@@ -6,7 +6,7 @@ import numpy as np
 import mindspore as ms
 import pytest
 
-from ms_cls.config import ConfigError
+from ms_cls.errors import ConfigError
 from ms_cls.models.builder import build_model
 from ms_cls.models.convert import convert, model_cfg, save_converted
 from ms_cls.models.weights import load_weights, read_checkpoint

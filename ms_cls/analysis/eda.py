@@ -23,7 +23,8 @@ from itertools import combinations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..config import Config, ConfigError, parse_options
+from ..config import Config, parse_options
+from ..errors import ConfigError
 from ..data.datasets import IMG_EXTENSIONS, CustomDataset, list_images, to_rgb_array
 from ..fileio import atomic_write, write_text
 

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..fileio import atomic_path
 
 EPOCH_TIME = re.compile(r'^Epoch time: ([\d.]+) ms')

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from ..config import Config, ConfigError
+from ..config import Config
+from ..errors import ConfigError
 from ..engine.schedules import policy_name, scaled_lr
 from ..fileio import atomic_path
 from .logs import format_minutes, load_json_log

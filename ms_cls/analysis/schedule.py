@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..engine.schedules import (base_momentum, build_lr_schedule, build_momentum_schedule,
                                 scaled_lr)
 

@@ -18,7 +18,9 @@ import numbers
 import numpy as np
 import mindspore.dataset as ds
 
-from ..config import ConfigDict, ConfigError, check_keys, did_you_mean, subset
+from ..config import ConfigDict
+from ..errors import ConfigError, did_you_mean
+from ..validation import check_keys, subset
 
 TRAIN_CFG_KEYS = ('augments',)
 INTERPOLATIONS = ('nearest', 'bilinear')

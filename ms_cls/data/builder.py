@@ -4,13 +4,15 @@ from types import SimpleNamespace
 import numpy as np
 import mindspore.dataset as ds
 
-from ..config import ConfigError, build_from_cfg, check_keys
+from ..errors import ConfigError
+from ..validation import Registry, check_keys
 from .datasets import CustomDataset
 from .pipeline import build_pipeline
 from .samplers import ClassBalancedSampler, RepeatFactorSampler
 
-DATASETS = {'CustomDataset': CustomDataset}
-SAMPLERS = {'ClassBalanced': ClassBalancedSampler, 'RepeatFactor': RepeatFactorSampler}
+DATASETS = Registry('dataset', {'CustomDataset': CustomDataset})
+SAMPLERS = Registry('sampler', {'ClassBalanced': ClassBalancedSampler,
+                                'RepeatFactor': RepeatFactorSampler})
 DATA_KEYS = ('samples_per_gpu', 'workers_per_gpu', 'train', 'val', 'test', 'drop_last',
              'persistent_workers', 'shuffle', 'pin_memory', 'train_dataloader',
              'val_dataloader', 'test_dataloader', 'sampler')
@@ -23,7 +25,7 @@ def build_dataset(data_cfg, split, classes=None):
         raise ConfigError(f"data.{split} is not set in the config.")
     split_cfg = data_cfg[split]
     try:
-        dataset = build_from_cfg(split_cfg, DATASETS, 'dataset', where=f'data.{split}')
+        dataset = DATASETS.build(split_cfg, where=f'data.{split}')
     except TypeError as err:
         raise ConfigError(f"data.{split}: {err}") from None
     if classes is not None:
@@ -36,7 +38,7 @@ def build_sampler(sampler_cfg, dataset, where='data.sampler'):
     if sampler_cfg is None:
         return None
     try:
-        return build_from_cfg(sampler_cfg, SAMPLERS, where, labels=dataset.labels)
+        return SAMPLERS.build(sampler_cfg, where, labels=dataset.labels)
     except TypeError as err:
         raise ConfigError(f"{where}: {err}") from None
 

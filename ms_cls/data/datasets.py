@@ -14,13 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..config import ConfigError
+from ..errors import ConfigError, ImageLoadError
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
-
-
-class ImageLoadError(RuntimeError):
-    """An image file that Pillow cannot decode."""
 
 
 def image_load_error(report):

@@ -14,6 +14,8 @@ import shutil
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..errors import OutputExists
+
 SHAPES = ('circle', 'square', 'triangle', 'star', 'cross', 'ring', 'diamond', 'crescent',
           'stripes', 'frame')
 CLASS_NAMES = tuple(f'{i + 1:03d}.{name}' for i, name in enumerate(SHAPES))
@@ -100,7 +102,7 @@ def make_demo_data(root, size=64, per_class=None, seed=0, overwrite=False):
     per_class = dict(SPLITS, **(per_class or {}))
     if os.path.exists(root):
         if not overwrite:
-            raise FileExistsError(f"{root} already exists; pass overwrite=True (--overwrite) to "
+            raise OutputExists(f"{root} already exists; pass overwrite=True (--overwrite) to "
                                   "replace it.")
         shutil.rmtree(root)
     tmp = f'{root.rstrip(os.sep)}.tmp-{os.getpid()}'

@@ -10,7 +10,8 @@ import numpy as np
 import mindspore as ms
 from mindspore.dataset import transforms, vision
 
-from ..config import ConfigError, build_from_cfg
+from ..errors import ConfigError
+from ..validation import Registry
 from .auto_augment import AutoAugment, ColorJitter
 from .rand_augment import RandAugment
 from .random_erasing import RandomErasing
@@ -124,7 +125,7 @@ def auto_augment(policies, hparams=None):
     return [AutoAugment(policies, hparams, seed=_seed('AutoAugment'))]
 
 
-TRANSFORMS = {
+TRANSFORMS = Registry('transform', {
     'LoadImageFromFile': handled_by_loader,
     'ImageToTensor': handled_by_loader,
     'ToTensor': handled_by_loader,
@@ -138,7 +139,7 @@ TRANSFORMS = {
     'AutoAugment': auto_augment,
     'ColorJitter': color_jitter,
     'RandomErasing': random_erasing,
-}
+})
 
 #: Python ops on HWC uint8 images: after Normalize they would cast its floats back to uint8.
 UINT8_ONLY = ('RandAugment', 'AutoAugment', 'ColorJitter', 'RandomErasing')
@@ -155,7 +156,7 @@ def build_pipeline(pipeline_cfg, where='pipeline'):
             raise ConfigError(f"{where}[{i}] {name} works on the uint8 image: put it before "
                               "Normalize (as mmcls configs do).")
         try:
-            ops += build_from_cfg(step, TRANSFORMS, 'transform')
+            ops += TRANSFORMS.build(step)
         except (ValueError, TypeError) as err:
             if isinstance(err, ConfigError):
                 raise

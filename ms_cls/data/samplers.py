@@ -9,7 +9,7 @@ training starts.
 import numpy as np
 import mindspore.dataset as ds
 
-from ..config import ConfigError
+from ..errors import ConfigError
 
 
 def _labels(labels, name):

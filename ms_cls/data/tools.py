@@ -16,7 +16,8 @@ from functools import partial
 import numpy as np
 from PIL import Image
 
-from ..config import Config, ConfigError
+from ..config import Config
+from ..errors import ConfigError, OutputExists
 from ..fileio import atomic_write
 from .datasets import decode_error, list_images, load_rgb
 
@@ -149,7 +150,7 @@ def split_dataset(data_dir, val_ratio=0.2, seed=0, out_dir=None, k_fold=None, fo
     if os.path.exists(classes_file) and _read_lines(classes_file) != classes:
         existing.append(classes_file)   # the same class list may be shared by splits
     if existing and not force:
-        raise FileExistsError(f"split files exist: {existing[:3]}; pass --force to replace "
+        raise OutputExists(f"split files exist: {existing[:3]}; pass --force to replace "
                               "them (or choose another --out-dir).")
     write_lines(classes_file, classes)
     for path, lines in files.items():
@@ -278,7 +279,7 @@ def offline_augment(cfg, copies, out_dir, phase='train', seed=0, include_origina
     if not dataset.with_label:
         raise ConfigError(f"data.{phase} is unlabelled (with_label=False); nothing to augment for.")
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not force:
-        raise FileExistsError(f"{out_dir} is not empty; pass --force to write into it anyway.")
+        raise OutputExists(f"{out_dir} is not empty; pass --force to write into it anyway.")
     names = [(dataset.classes[label], os.path.splitext(os.path.basename(path))[0])
              for path, label in dataset.samples]
     clash = next((name for name, count in Counter(names).items() if count > 1), None)

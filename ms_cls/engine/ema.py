@@ -12,7 +12,8 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 from mindspore.train import Callback
 
-from ..config import ConfigError, check_keys
+from ..errors import ConfigError
+from ..validation import check_keys
 from ..models.weights import RAW_PREFIX
 
 HOOK_KEYS = ('type', 'momentum', 'interval', 'warm_up', 'priority', 'resume_from')

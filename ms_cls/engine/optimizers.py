@@ -36,7 +36,9 @@ import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 
-from ..config import ConfigDict, ConfigError, check_keys, did_you_mean, subset
+from ..config import ConfigDict
+from ..errors import ConfigError, did_you_mean
+from ..validation import check_keys, subset
 
 OPTIMIZER_KEYS = {
     'SGD': ('lr', 'momentum', 'weight_decay', 'nesterov', 'dampening'),

@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from ..config import ConfigError, check_keys, subset
+from ..errors import ConfigError
+from ..validation import check_keys, subset
 
 WARMUPS = ('constant', 'linear', 'exp')
 

@@ -10,10 +10,12 @@ from mindspore.train import Model
 from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
 
 from .. import __version__
-from ..config import ConfigError, check_keys, near_misses
+from ..config import near_misses
+from ..errors import ConfigError, ImageLoadError, TrainingDiverged
+from ..validation import check_keys
 from ..data.batch_augments import build_batch_augments
 from ..data.builder import build_dataloader, build_dataset, build_sampler, check_sampler
-from ..data.datasets import ImageLoadError, image_load_error
+from ..data.datasets import image_load_error
 from ..data.pipeline import build_pipeline
 from ..models.builder import attach_classes, build_loss, build_model
 from ..models.weights import load_weights
@@ -31,10 +33,6 @@ SECTION_KEYS = {
     'evaluation': ('interval', 'metric', 'metric_options', 'save_best'),
     'optimizer_config': ('grad_clip',),
 }
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN/Inf; the message says at which step and what to try."""
 
 
 def default_work_dir(cfg):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..data.builder import build_dataset
 from ..data.pipeline import build_pipeline
 from .inference import ensemble_probs, load_models

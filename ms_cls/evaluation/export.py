@@ -19,7 +19,8 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 
 from ..apis import _test_pipeline, init_model
-from ..config import Config, ConfigError
+from ..config import Config
+from ..errors import ConfigError, ExportCheckFailed
 from ..fileio import temp_name
 
 FORMATS = {'MINDIR': '.mindir', 'ONNX': '.onnx'}
@@ -29,11 +30,6 @@ PREPROCESS_NOTE = (
     "'short_side' s scales the shorter side to s keeping the aspect ratio; CenterCrop [h, w]; "
     "Normalize: (pixel - mean) / std per channel, on BGR channels if to_rgb is false), then "
     "transpose to CHW float32 and stack into a batch of the input shape.")
-
-
-class ExportCheckFailed(ConfigError):
-    """The exported file does not reproduce the network. A ConfigError so that the command line
-    reports it as one message with exit code 1; nothing is left at the output path."""
 
 
 @dataclass

@@ -9,7 +9,7 @@ import mindspore as ms
 import mindspore.ops as ops
 
 from ..apis import init_model
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..data.builder import build_dataloader
 
 TTA_MODES = ('flip', 'multi-scale')

@@ -9,7 +9,8 @@ precision 0 and one absent from the labels recall 0 (mmcls's convention).
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError, parse_value
+from ..config import parse_value
+from ..errors import ConfigError
 
 METRICS = ('accuracy', 'precision', 'recall', 'f1_score', 'support')
 OPTION_KEYS = ('topk', 'average_mode', 'thrs')

@@ -21,7 +21,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..data.datasets import class_number
 from .metrics import check_metrics, evaluate, format_metrics, parse_metric_options
 from .results import SCORE_PREFIX

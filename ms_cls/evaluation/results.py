@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..data.datasets import load_rgb
 from ..fileio import atomic_path
 from .metrics import confusion_matrix

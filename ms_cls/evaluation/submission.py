@@ -22,8 +22,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from ..config import Config, ConfigError, parse_options
-from ..data.datasets import (CustomDataset, ImageLoadError, class_number, find_undecodable,
+from ..config import Config, parse_options
+from ..errors import ConfigError, ImageLoadError, SubmissionError
+from ..data.datasets import (CustomDataset, class_number, find_undecodable,
                              image_load_error, list_images)
 from ..fileio import atomic_path
 from .inference import check_tta, ensemble_probs, load_models
@@ -133,7 +134,7 @@ def check_against_folder(frame, paths, img_dir, skipped=()):
         if names:
             problems.append(f"{len(names)} image(s) {what}, e.g. {names[:3]}")
     if problems:
-        raise ConfigError(f"Not writing the submission: it must have one row per image under "
+        raise SubmissionError(f"Not writing the submission: it must have one row per image under "
                           f"{img_dir} ({len(on_disk)} files): " + '; '.join(problems)
                           + ". Did the folder change while predicting? Run again.")
 

@@ -1,21 +1,22 @@
 """Config dict -> network cells. Plain name -> class tables; no registry framework."""
-from ..config import ConfigError, build_from_cfg, check_keys, subset
+from ..errors import ConfigError
+from ..validation import Registry, check_keys, subset
 from ..data.batch_augments import build_batch_augments
 from .classifier import GlobalAveragePooling, ImageClassifier, LinearClsHead
 from .losses import CrossEntropyLoss, LabelSmoothLoss
 from .resnet import ResNet
 from .swin import SwinTransformer
 
-BACKBONES = {'ResNet': ResNet, 'SwinTransformer': SwinTransformer}
-NECKS = {'GlobalAveragePooling': GlobalAveragePooling}
-HEADS = {'LinearClsHead': LinearClsHead}
-LOSSES = {'CrossEntropyLoss': CrossEntropyLoss, 'LabelSmoothLoss': LabelSmoothLoss}
+BACKBONES = Registry('backbone', {'ResNet': ResNet, 'SwinTransformer': SwinTransformer})
+NECKS = Registry('neck', {'GlobalAveragePooling': GlobalAveragePooling})
+HEADS = Registry('head', {'LinearClsHead': LinearClsHead})
+LOSSES = Registry('loss', {'CrossEntropyLoss': CrossEntropyLoss, 'LabelSmoothLoss': LabelSmoothLoss})
 CLASSIFIER_KEYS = ('type', 'backbone', 'neck', 'head', 'pretrained', 'train_cfg')
 
 
 def _build(cfg, table, what):
     try:
-        return build_from_cfg(cfg, table, what)
+        return table.build(cfg, what)
     except (ValueError, TypeError) as err:
         if isinstance(err, ConfigError):
             raise

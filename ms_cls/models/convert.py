@@ -7,7 +7,7 @@ import os
 import numpy as np
 import mindspore as ms
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..engine.checkpoint import save_atomic
 from .builder import build_model
 from .resnet import resnet_from_torch

@@ -7,7 +7,7 @@ MindCV's published checkpoints and those checkpoints load without renaming.
 import mindspore.nn as nn
 from mindspore.common.initializer import HeNormal, initializer
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from .freeze import freeze, norm_eval as set_norm_eval
 
 

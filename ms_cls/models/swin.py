@@ -19,7 +19,7 @@ import mindspore.nn as nn
 import mindspore.ops as ops
 from mindspore.common.initializer import TruncatedNormal, initializer
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from .freeze import freeze, norm_eval as eval_norms
 
 #: arch -> (embed_dims, depths, num_heads), mmcls names and aliases.

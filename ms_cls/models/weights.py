@@ -12,7 +12,7 @@ import numpy as np
 import mindspore as ms
 from mindspore.train import serialization as _serialization
 
-from ..config import ConfigError
+from ..errors import ConfigError
 
 META_KEY = 'ms_cls_meta'
 HEAD_PREFIX = 'classifier.'
