@@ -43,8 +43,9 @@ def available_device():
     return 'CPU'
 
 
-def init_context(device_target='auto', mode='graph', seed=None):
-    """Select device and execution mode; returns the device target actually used."""
+def init_context(device_target='auto', mode='graph', seed=None, deterministic=False):
+    """Select device and execution mode; returns the device target actually used.
+    ``deterministic`` (mmcls's flag) makes MindSpore's kernels deterministic, slower."""
     import mindspore as ms
     modes = {'graph': ms.GRAPH_MODE, 'pynative': ms.PYNATIVE_MODE}
     if mode not in modes:
@@ -63,6 +64,10 @@ def init_context(device_target='auto', mode='graph', seed=None):
             raise ConfigError(f"MindSpore already runs on {current} in this process; "
                               f"device_target={target!r} must be chosen before the first "
                               "computation.") from None
+    if not isinstance(deterministic, bool):
+        raise ConfigError(f"deterministic={deterministic!r}: use True or False.")
+    if deterministic:
+        ms.set_deterministic(True)
     if seed is not None:
         ms.set_seed(seed)
         ms.dataset.config.set_seed(seed)

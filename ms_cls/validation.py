@@ -82,11 +82,13 @@ class Registry:
     """Type name -> factory for one kind of config dict (``what``: 'optimizer', 'backbone', ...).
 
     ``aliases`` maps other spellings to a type name; ``normalise`` rewrites a name first (mmcv
-    title-cases all-lowercase lr policies: 'step' -> 'Step').
+    title-cases all-lowercase lr policies: 'step' -> 'Step'); ``kind`` is what the name is
+    called in messages ('type', 'policy').
     """
 
-    def __init__(self, what, items, aliases=None, normalise=None):
+    def __init__(self, what, items, aliases=None, normalise=None, kind='type'):
         self.what = what
+        self.kind = kind
         self.items = dict(items)
         self.aliases = dict(aliases or {})
         self.normalise = normalise
@@ -110,9 +112,10 @@ class Registry:
         same_letters = [t for t in self.items if t.lower() == str(name).lower()]
         hint = f" Did you mean '{same_letters[0]}'?" if same_letters else \
             did_you_mean(name, list(self.items) + list(self.aliases))
-        raise ConfigError(f"Unknown {what or self.what} type {name!r}"
+        shown = repr(resolved) + (f" (written {name!r})" if resolved != name else '')
+        raise ConfigError(f"Unknown {what or self.what} {self.kind} {shown}"
                           + (f" in {where_}" if where_ else '') + f".{hint}"
-                          f" Known types: {', '.join(sorted(self.items))}.")
+                          f" Known: {', '.join(sorted(self.items))}.")
 
     def get(self, name, where_=None):
         return self.items[self.name(name, where_)]

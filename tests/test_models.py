@@ -96,40 +96,6 @@ def test_load_from_wrong_backbone_is_explained(tmp_path):
         load_weights(build_model(model_cfg(18)), str(tmp_path / 'none.ckpt'))
 
 
-def test_loss_scaling_choices_and_the_amp_line():
-    from mindspore.amp import DynamicLossScaleManager, FixedLossScaleManager
-    from ms_cls.engine.trainer import loss_scaling
-    manager, opt_scale, line = loss_scaling('dynamic', 'O0', 'CPU')
-    assert (manager, opt_scale) == (None, 1.0)
-    assert line.startswith('amp: O0 on CPU (float32 everywhere), no loss scaling')
-    manager, opt_scale, line = loss_scaling('dynamic', 'O2', 'GPU')
-    assert isinstance(manager, DynamicLossScaleManager) and opt_scale == 1.0
-    assert line == ('amp: O2 on GPU (float16 except BatchNorm/LayerNorm and the loss), '
-                    'dynamic loss scale starting at 65536')
-    manager, opt_scale, line = loss_scaling('dynamic', 'O2', 'CPU')
-    assert isinstance(manager, FixedLossScaleManager) and not manager.get_drop_overflow_update()
-    assert opt_scale == manager.get_loss_scale() == 1024 and 'no dynamic loss scale on CPU' in line
-    manager, opt_scale, line = loss_scaling(dict(type='fixed', init_scale=128), 'O2', 'GPU')
-    assert opt_scale == manager.get_loss_scale() == 128 and line.endswith('fixed loss scale 128')
-    with pytest.raises(ConfigError, match="loss_scale='big'"):
-        loss_scaling('big', 'O2', 'GPU')
-
-
-def test_mmcls_fp16_section_means_o2_with_its_loss_scale(write):
-    from ms_cls.config import Config
-    from ms_cls.engine.trainer import precision
-    cfg = Config.fromfile(write('f.py', "fp16 = dict(loss_scale=512.)\n"))
-    assert precision(cfg, 'GPU') == ('O2', 512.0)
-    cfg = Config.fromfile(write('g.py', "fp16 = dict(loss_scale='dynamic')\namp_level = 'O1'\n"))
-    assert precision(cfg, 'CPU') == ('O1', 'dynamic')
-    assert precision(Config.fromfile(write('h.py', "x = 1\n")), 'CPU') == ('O0', 'dynamic')
-    cfg = Config.fromfile(write('i.py', "fp16 = dict(loss_scale=512.)\nloss_scale = 8\n"))
-    with pytest.raises(ConfigError, match='Both fp16 and loss_scale'):
-        precision(cfg, 'GPU')
-    with pytest.raises(ConfigError, match="Unknown key 'los_scale'"):
-        precision(Config.fromfile(write('j.py', "fp16 = dict(los_scale=512.)\n")), 'GPU')
-
-
 def test_train_cfg_augments_are_checked_when_the_model_is_built():
     cfg = model_cfg(18)
     cfg.train_cfg = dict(augments=[dict(type='BatchMixup', alpha=0.8, prob=0.5),

@@ -16,7 +16,8 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ..config import Config
 from ..errors import ConfigError
-from ..engine.schedules import policy_name, scaled_lr
+from ..engine.schedules import policy_name
+from ..plan import schedule_plan
 from ..fileio import atomic_path
 from .logs import format_minutes, load_json_log
 
@@ -113,7 +114,7 @@ def augmentation_summary(cfg):
 def config_columns(cfg):
     model = cfg.get('model') or {}
     try:
-        lr = scaled_lr(cfg)[0]
+        lr = schedule_plan(cfg).base_lr
     except (ConfigError, AttributeError, TypeError):
         lr = (cfg.get('optimizer') or {}).get('lr')
     return {'model': model_name(model),

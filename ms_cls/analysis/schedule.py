@@ -3,8 +3,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..engine.schedules import (base_momentum, build_lr_schedule, build_momentum_schedule,
-                                scaled_lr)
+from ..plan import schedule_plan
 
 
 def steps_per_epoch(cfg, dataset_size, ngpus=1):
@@ -20,12 +19,11 @@ def steps_per_epoch(cfg, dataset_size, ngpus=1):
 def schedule_frame(cfg, dataset_size, ngpus=1):
     """DataFrame with columns iter (0-based over all epochs), lr, momentum."""
     steps = steps_per_epoch(cfg, dataset_size, ngpus)
-    lrs = build_lr_schedule(cfg.get('lr_config'), scaled_lr(cfg, ngpus)[0],
-                            cfg.runner.max_epochs, steps)
-    scheduled = base_momentum(cfg)
-    if scheduled is not None:
-        momentum = build_momentum_schedule(cfg.momentum_config, scheduled, cfg.runner.max_epochs,
-                                           steps).astype(np.float64)
+    plan = schedule_plan(cfg, ngpus)
+    lrs = plan.lr.values(plan.base_lr, plan.max_epochs, steps)
+    if plan.momentum is not None:
+        momentum = plan.momentum.values(plan.base_momentum, plan.max_epochs,
+                                        steps).astype(np.float64)
     else:
         opt = cfg.optimizer
         fixed = opt.get('momentum', opt.get('betas', (0.0,))[0] if opt.get('betas') else 0.0)

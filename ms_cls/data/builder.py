@@ -1,11 +1,15 @@
-"""``cfg.data`` -> datasets -> batched ``mindspore.dataset`` pipelines."""
-from types import SimpleNamespace
+"""``cfg.data`` -> datasets -> batched ``mindspore.dataset`` pipelines.
 
-import numpy as np
+The run plan checks the data section into values (a dataset config per split, a LoaderSpec per
+split, a SamplerSpec) before any folder is scanned; the datasets, sampler and loaders are built
+from those once the run starts.
+"""
+from dataclasses import dataclass
+
 import mindspore.dataset as ds
 
 from ..errors import ConfigError
-from ..validation import Registry, check_keys
+from ..validation import Registry, check_args, check_keys, flag, located, positive_int, subset
 from .datasets import CustomDataset
 from .pipeline import build_pipeline
 from .samplers import ClassBalancedSampler, RepeatFactorSampler
@@ -13,40 +17,117 @@ from .samplers import ClassBalancedSampler, RepeatFactorSampler
 DATASETS = Registry('dataset', {'CustomDataset': CustomDataset})
 SAMPLERS = Registry('sampler', {'ClassBalanced': ClassBalancedSampler,
                                 'RepeatFactor': RepeatFactorSampler})
-DATA_KEYS = ('samples_per_gpu', 'workers_per_gpu', 'train', 'val', 'test', 'drop_last',
-             'persistent_workers', 'shuffle', 'pin_memory', 'train_dataloader',
-             'val_dataloader', 'test_dataloader', 'sampler')
+LOADER_KEYS = ('samples_per_gpu', 'workers_per_gpu', 'shuffle', 'drop_last')
+SPLITS = ('train', 'val', 'test')
+DATA_KEYS = LOADER_KEYS + SPLITS + tuple(f'{s}_dataloader' for s in SPLITS) + ('sampler',)
+#: torch DataLoader options that MindSpore's loader has no use for
+TORCH_ONLY = {'pin_memory': "MindSpore copies batches to the device itself",
+              'persistent_workers': "MindSpore's dataset workers live for the whole run"}
+
+
+@dataclass(frozen=True)
+class LoaderSpec:
+    """How one split is batched: mmcls's data-level loader keys, overridden per split by
+    ``data.<split>_dataloader`` (``dict(samples_per_gpu=..., workers_per_gpu=..., shuffle=...,
+    drop_last=...)``)."""
+    batch_size: int
+    workers: int
+    shuffle: bool
+    drop_last: bool
+
+
+def _check_data_keys(data_cfg):
+    for key, why in TORCH_ONLY.items():
+        for where_, section in [('data', data_cfg)] + [
+                (f'data.{s}_dataloader', data_cfg.get(f'{s}_dataloader') or {}) for s in SPLITS]:
+            if key in section:
+                raise ConfigError(f"{where_}.{key}: a torch DataLoader option with no effect in "
+                                  f"MindSpore ({why}); remove it.")
+    check_keys(data_cfg, DATA_KEYS, 'data')
+
+
+def loader_spec(data_cfg, split):
+    """The checked loader settings of ``data.<split>``. Training shuffles and drops the last
+    incomplete batch unless told otherwise; val/test see every image in order."""
+    _check_data_keys(data_cfg)
+    own = data_cfg.get(f'{split}_dataloader') or {}
+    if not isinstance(own, dict):
+        raise ConfigError(f"data.{split}_dataloader must be a dict such as "
+                          f"dict(samples_per_gpu=32), got {own!r}.")
+    own = located(own, f'data.{split}_dataloader')
+    check_keys(own, LOADER_KEYS, f'data.{split}_dataloader')
+    train = split == 'train'
+    shared = subset(data_cfg, [k for k in data_cfg if k not in LOADER_KEYS])
+    if not train:   # mmcls: the data-level shuffle is the training loader's
+        shared = subset(shared, ('shuffle',))
+    merged = subset(shared)
+    merged.update(own)
+    merged._sources.update(getattr(own, '_sources', {}))
+    if 'samples_per_gpu' not in merged:
+        raise ConfigError(f"data.samples_per_gpu is not set (the batch size of data.{split}).")
+    spec = LoaderSpec(
+        batch_size=positive_int(merged, 'samples_per_gpu'),
+        workers=positive_int(merged, 'workers_per_gpu', 2, low=0),
+        shuffle=flag(merged, 'shuffle') if 'shuffle' in merged else train,
+        drop_last=flag(merged, 'drop_last') if 'drop_last' in merged else train)
+    if spec.drop_last and not train:
+        raise ConfigError(f"{merged.where('drop_last')}: drop_last=True would leave images of "
+                          f"data.{split} unscored; set it in data.train_dataloader instead.")
+    return spec
+
+
+def check_dataset_cfg(data_cfg, split):
+    """``data.<split>`` with its type and keys checked (the folder is not read yet)."""
+    _check_data_keys(data_cfg)
+    if split not in data_cfg or data_cfg[split] is None:
+        raise ConfigError(f"data.{split} is not set in the config.")
+    split_cfg = located(data_cfg[split], f'data.{split}')
+    name = DATASETS.check_type(split_cfg, f'data.{split}')
+    check_args(DATASETS.items[name], subset(split_cfg, ('type',)), f"data.{split} '{name}'",
+               ('where',))
+    return split_cfg
 
 
 def build_dataset(data_cfg, split, classes=None):
     """Build ``data.<split>``; val/test labels are mapped onto the training ``classes``."""
-    check_keys(data_cfg, DATA_KEYS, 'data')
-    if split not in data_cfg or data_cfg[split] is None:
-        raise ConfigError(f"data.{split} is not set in the config.")
-    split_cfg = data_cfg[split]
-    try:
-        dataset = DATASETS.build(split_cfg, where=f'data.{split}')
-    except TypeError as err:
-        raise ConfigError(f"data.{split}: {err}") from None
+    return dataset_from(check_dataset_cfg(data_cfg, split), split, classes)
+
+
+def dataset_from(split_cfg, split, classes=None):
+    """The dataset of a checked ``data.<split>`` config (this scans its folder or ann file)."""
+    dataset = DATASETS.build(split_cfg, where=f'data.{split}')
     if classes is not None:
         dataset.relabel(classes)
     return dataset
 
 
-def build_sampler(sampler_cfg, dataset, where='data.sampler'):
-    """``data.sampler`` -> a sampler over ``dataset``'s labels, or None (plain shuffling)."""
+@dataclass(frozen=True)
+class SamplerSpec:
+    """A checked ``data.sampler``: the sampler class and its arguments (labels come later)."""
+    name: str
+    args: tuple
+
+    def build(self, dataset):
+        return SAMPLERS.items[self.name](labels=dataset.labels, **dict(self.args))
+
+
+def sampler_spec(sampler_cfg, where='data.sampler'):
+    """``data.sampler`` -> SamplerSpec, or None (plain shuffling); values are checked here."""
     if sampler_cfg is None:
         return None
-    try:
-        return SAMPLERS.build(sampler_cfg, where, labels=dataset.labels)
-    except TypeError as err:
-        raise ConfigError(f"{where}: {err}") from None
+    sampler_cfg = located(sampler_cfg, where)
+    name = SAMPLERS.check_type(sampler_cfg, where)
+    args = subset(sampler_cfg, ('type',))
+    sampler = SAMPLERS.items[name]
+    check_args(sampler, args, f"{where} '{name}'", ('labels',))
+    sampler.check_args(**args)
+    return SamplerSpec(name, tuple(args.items()))
 
 
-def check_sampler(sampler_cfg):
-    """Check ``data.sampler`` (type, keys, values) from the config alone, on a one-image
-    stand-in, so that a mistake fails before any image folder is scanned."""
-    build_sampler(sampler_cfg, SimpleNamespace(labels=np.zeros(1, np.int32)))
+def build_sampler(sampler_cfg, dataset, where='data.sampler'):
+    """``data.sampler`` -> a sampler over ``dataset``'s labels, or None (plain shuffling)."""
+    spec = sampler_spec(sampler_cfg, where)
+    return None if spec is None else spec.build(dataset)
 
 
 def build_dataloader(dataset, samples_per_gpu, workers_per_gpu=2, shuffle=False,

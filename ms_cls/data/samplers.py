@@ -21,7 +21,12 @@ def _labels(labels, name):
 
 
 class _SeededSampler(ds.Sampler):
-    """Subclasses set what ``__len__`` needs, then call this; ``epoch()`` gives one epoch."""
+    """Subclasses set what ``__len__`` needs, then call this; ``epoch()`` gives one epoch.
+    ``check_args`` checks the config's arguments before any labels exist (the run plan)."""
+
+    @staticmethod
+    def check_args(**_):
+        pass
 
     def __init__(self):
         self.rng = np.random.default_rng(ds.config.get_seed())
@@ -61,11 +66,15 @@ class RepeatFactorSampler(_SeededSampler):
     expected count stays r (up to the rounding of that total).
     """
 
-    def __init__(self, labels, repeat_thr):
+    @staticmethod
+    def check_args(repeat_thr):
         if isinstance(repeat_thr, bool) or not isinstance(repeat_thr, (int, float)) \
                 or not repeat_thr > 0:
             raise ConfigError("data.sampler.repeat_thr must be a positive number (a class "
                               f"frequency such as 0.1), got {repeat_thr!r}.")
+
+    def __init__(self, labels, repeat_thr):
+        self.check_args(repeat_thr)
         labels = _labels(labels, 'RepeatFactor')
         freq = np.bincount(labels)[labels] / len(labels)
         self.repeat_factors = np.maximum(1.0, np.sqrt(repeat_thr / freq))

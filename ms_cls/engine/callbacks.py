@@ -105,7 +105,8 @@ class TrainMonitor(Callback):
 
 
 class CheckpointSaver(Callback):
-    """``epoch_{n}.ckpt`` every ``interval`` epochs and at the last (keeping ``max_keep_ckpts``),
+    """``epoch_{n}.ckpt`` every ``interval`` epochs and at the last unless ``save_last`` is False
+    (keeping ``max_keep_ckpts``),
     ``latest.ckpt`` every epoch, ``best.ckpt`` when validation top-1 improves. With ``ema`` (an
     EMAHook) the network holds the averaged weights here and the raw ones are added as ``raw.*``.
 
@@ -114,8 +115,9 @@ class CheckpointSaver(Callback):
     """
 
     def __init__(self, work_dir, state, classes, max_epochs, interval=1, max_keep_ckpts=-1,
-                 log=None, ema=None):
+                 log=None, ema=None, save_last=True):
         super().__init__()
+        self.save_last = save_last
         self.ema = ema
         self.work_dir = work_dir
         self.state = state
@@ -135,7 +137,7 @@ class CheckpointSaver(Callback):
         latest = os.path.join(self.work_dir, 'latest.ckpt')
         save_atomic(cb.train_network, latest, meta,
                     self.ema.raw_weights() if self.ema is not None else None)
-        if epoch % self.interval == 0 or epoch == self.max_epochs:
+        if epoch % self.interval == 0 or (self.save_last and epoch == self.max_epochs):
             path = os.path.join(self.work_dir, f'epoch_{epoch}.ckpt')
             copy_atomic(latest, path)
             self.kept.append(path)

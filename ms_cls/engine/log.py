@@ -35,26 +35,51 @@ class RunLog:
     """Writes every console line to ``<work_dir>/<timestamp>.log`` and records to ``.log.json``.
 
     Both files are appended and flushed line by line, so a crash keeps everything logged so far.
+    Without ``work_dir`` lines go to the console and are kept until :meth:`attach` names the
+    work dir: a run writes nothing before its checks have passed.
     """
 
-    def __init__(self, work_dir, timestamp=None, stream=None):
-        os.makedirs(work_dir, exist_ok=True)
+    def __init__(self, work_dir=None, timestamp=None, stream=None):
         self.timestamp = timestamp or time.strftime('%Y%m%d_%H%M%S')
+        self.stream = stream or sys.stdout
+        self._text = self._json = None
+        self._pending = []
+        if work_dir is not None:
+            self.attach(work_dir)
+
+    def attach(self, work_dir):
+        """Open the files in ``work_dir`` and write what was logged so far."""
+        os.makedirs(work_dir, exist_ok=True)
         self.text_path = os.path.join(work_dir, f'{self.timestamp}.log')
         self.json_path = os.path.join(work_dir, f'{self.timestamp}.log.json')
-        self.stream = stream or sys.stdout
         self._text = open(self.text_path, 'a', encoding='utf-8')
         self._json = open(self.json_path, 'a', encoding='utf-8')
+        pending, self._pending = self._pending, []
+        for kind, item in pending:
+            (self._write_text if kind == 'text' else self._write_json)(item)
 
     def info(self, line):
         print(line, file=self.stream, flush=True)
+        self._write_text(line)
+
+    def record(self, **fields):
+        self._write_json(fields)
+
+    def _write_text(self, line):
+        if self._text is None:
+            self._pending.append(('text', line))
+            return
         self._text.write(line + '\n')
         self._text.flush()
 
-    def record(self, **fields):
+    def _write_json(self, fields):
+        if self._json is None:
+            self._pending.append(('json', fields))
+            return
         self._json.write(json.dumps(fields) + '\n')
         self._json.flush()
 
     def close(self):
-        self._text.close()
-        self._json.close()
+        for f in (self._text, self._json):
+            if f is not None:
+                f.close()

@@ -9,11 +9,12 @@ Warmup then multiplies the value while the iteration is below ``warmup_iters``.
 """
 import inspect
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..validation import check_keys, subset
+from ..validation import Registry, check_keys, subset
 
 WARMUPS = ('constant', 'linear', 'exp')
 
@@ -147,9 +148,7 @@ ITER_ONLY = ('Cyclic', 'OneCycle')  # mmcv runs these by iteration only
 
 def policy_name(policy):
     """mmcv's spelling rule: an all-lowercase name is title-cased ('step' -> 'Step')."""
-    if not isinstance(policy, str):
-        raise ConfigError(f"policy={policy!r} must be a string, e.g. policy='step'.")
-    return policy.title() if policy == policy.lower() else policy
+    return policy.title() if isinstance(policy, str) and policy == policy.lower() else policy
 
 
 def warmup_factor(warmup, cur_iter, warmup_iters, warmup_ratio):
@@ -161,12 +160,6 @@ def warmup_factor(warmup, cur_iter, warmup_iters, warmup_ratio):
     if warmup == 'exp':
         return warmup_ratio ** (1 - cur_iter / warmup_iters)
     raise ConfigError(f"lr_config.warmup={warmup!r}; use one of {WARMUPS} or None.")
-
-
-def build_lr_schedule(lr_config, base_lr, max_epochs, steps_per_epoch):
-    """lr_config dict -> float32 array of length max_epochs * steps_per_epoch."""
-    return _build_schedule('lr_config', lr_config or dict(policy='fixed'), base_lr, max_epochs,
-                           steps_per_epoch, POLICIES, ITER_ONLY, 0.1, _warm_lr)
 
 
 def step_momentum(base, progress, max_progress, step, gamma=0.5, min_momentum=None):
@@ -213,16 +206,9 @@ MOMENTUM_POLICIES = {
     'Step': step_momentum, 'CosineAnnealing': cosine_annealing_momentum,
     'Cyclic': cyclic_momentum, 'OneCycle': one_cycle_momentum,
 }
-
-
-def build_momentum_schedule(momentum_config, base_momentum, max_epochs, steps_per_epoch):
-    """momentum_config dict -> float32 array of the optimizer momentum at every iteration, or
-    None without a config (mmcv ``MomentumUpdaterHook``). Warmup divides the scheduled value by
-    the lr warmup factor (mmcv's rule; warmup_ratio defaults to 0.9 here)."""
-    if momentum_config is None:
-        return None
-    return _build_schedule('momentum_config', momentum_config, base_momentum, max_epochs,
-                           steps_per_epoch, MOMENTUM_POLICIES, ITER_ONLY, 0.9, _warm_momentum)
+LR_REGISTRY = Registry('lr_config', POLICIES, normalise=policy_name, kind='policy')
+MOMENTUM_REGISTRY = Registry('momentum_config', MOMENTUM_POLICIES, normalise=policy_name,
+                             kind='policy')
 
 
 def _warm_lr(value, factor):
@@ -233,79 +219,129 @@ def _warm_momentum(value, factor):
     return value / factor
 
 
-def _build_schedule(section, config, base, max_epochs, steps_per_epoch, policies, iter_only,
-                    default_warmup_ratio, apply_warmup):
-    """One value per iteration from a policy, ``by_epoch`` progress and an optional warmup."""
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A checked ``lr_config`` or ``momentum_config``: the policy and its arguments.
+
+    The per-step array needs the steps per epoch, which only the data gives, so the config is
+    checked once into this spec (the run plan) and :meth:`values` computes the array once.
+    """
+    section: str
+    name: str
+    args: tuple            # (key, value) pairs of the policy's own arguments
+    by_epoch: bool
+    warmup: str = None
+    warmup_iters: int = 0
+    warmup_by_epoch: bool = False
+    warmup_ratio: float = 0.1
+    momentum: bool = False  # warmup divides momentum, multiplies lr (mmcv)
+
+    def values(self, base, max_epochs, steps_per_epoch):
+        """float32 array: the value at every iteration of ``max_epochs * steps_per_epoch``."""
+        policy = self.policies()[self.name]
+        args = dict(self.args)
+        warmup_iters = self.warmup_iters * (steps_per_epoch if self.warmup_by_epoch else 1)
+        apply_warmup = _warm_momentum if self.momentum else _warm_lr
+        total = max_epochs * steps_per_epoch
+        max_progress = max_epochs if self.by_epoch else total
+        try:
+            values = np.empty(total, dtype=np.float32)
+            for it in range(total):
+                progress = it // steps_per_epoch if self.by_epoch else it
+                value = policy(base, progress, max_progress, **args)
+                if self.warmup is not None and it < warmup_iters:
+                    value = apply_warmup(value, warmup_factor(self.warmup, it, warmup_iters,
+                                                              self.warmup_ratio))
+                values[it] = value
+        except (TypeError, ConfigError) as err:
+            raise ConfigError(f"{self.section} (policy='{self.name}'): {err}") from None
+        return values
+
+    def policies(self):
+        return MOMENTUM_POLICIES if self.momentum else POLICIES
+
+    def check(self, base, max_epochs):
+        """Evaluate the policy at the first and last progress it will see (by iteration: at
+        least one step per epoch), so a bad argument fails before any data is read."""
+        policy = self.policies()[self.name]
+        try:
+            for progress in {0, max_epochs - 1}:
+                policy(base, progress, max_epochs, **dict(self.args))
+        except (TypeError, ConfigError) as err:
+            raise ConfigError(f"{self.section} (policy='{self.name}'): {err}") from None
+        return self
+
+
+def schedule_spec(section, config, momentum=False):
+    """Check ``lr_config`` (``momentum=False``) or ``momentum_config`` into a ScheduleSpec."""
     if not isinstance(config, dict):
         raise ConfigError(f"{section} must be a dict such as dict(policy='step', step=[30, 60]), "
                           f"got {config!r}.")
+    registry = MOMENTUM_REGISTRY if momentum else LR_REGISTRY
+    policies = registry.items
     args = subset(config)
-    name = policy_name(args.pop('policy', None))
-    if name not in policies:
-        raise ConfigError(f"{section}.policy={name!r} is not supported; use one of "
-                          f"{', '.join(policies)}.")
-    by_epoch = args.pop('by_epoch', name not in iter_only)
-    if by_epoch and name in iter_only:
+    name = registry.name(args.pop('policy', None), f'{section}.policy')
+    by_epoch = args.pop('by_epoch', name not in ITER_ONLY)
+    if by_epoch and name in ITER_ONLY:
         raise ConfigError(f"{section}.policy='{name}' works by iteration: remove by_epoch=True.")
     warmup = args.pop('warmup', None)
     warmup_iters = args.pop('warmup_iters', 0)
-    warmup_ratio = args.pop('warmup_ratio', default_warmup_ratio)
-    if args.pop('warmup_by_epoch', False):
-        warmup_iters = warmup_iters * steps_per_epoch
-    policy = policies[name]
-    known = [p for p in inspect.signature(policy).parameters][3:]
+    warmup_ratio = args.pop('warmup_ratio', 0.9 if momentum else 0.1)
+    warmup_by_epoch = args.pop('warmup_by_epoch', False)
+    known = [p for p in inspect.signature(policies[name]).parameters][3:]
     check_keys(args, known, f"{section} (policy='{name}')")
     if warmup is not None:
         if warmup not in WARMUPS:
             raise ConfigError(f"{section}.warmup={warmup!r}; use one of {WARMUPS} or None.")
         if not 0 < warmup_ratio <= 1:
             raise ConfigError(f"{section}.warmup_ratio={warmup_ratio} must be in (0, 1].")
-    total = max_epochs * steps_per_epoch
-    max_progress = max_epochs if by_epoch else total
-    try:
-        values = np.empty(total, dtype=np.float32)
-        for it in range(total):
-            progress = it // steps_per_epoch if by_epoch else it
-            value = policy(base, progress, max_progress, **args)
-            if warmup is not None and it < warmup_iters:
-                value = apply_warmup(value, warmup_factor(warmup, it, warmup_iters, warmup_ratio))
-            values[it] = value
-    except (TypeError, ConfigError) as err:
-        raise ConfigError(f"{section} (policy='{name}'): {err}") from None
-    return values
+        if isinstance(warmup_iters, bool) or not isinstance(warmup_iters, int) \
+                or warmup_iters < 0:
+            raise ConfigError(f"{section}.warmup_iters={warmup_iters!r} must be an int >= 0.")
+    return ScheduleSpec(section, name, tuple(_frozen(args).items()), bool(by_epoch), warmup,
+                        warmup_iters, bool(warmup_by_epoch), float(warmup_ratio), momentum)
 
 
-def scaled_lr(cfg, ngpus=1):
-    """``optimizer.lr``, times total batch / ``auto_scale_lr.base_batch_size`` when enabled.
+def _frozen(args):
+    """Plain values (lists as tuples) so that a spec is hashable and cannot be changed."""
+    def freeze(value):
+        if isinstance(value, (list, tuple)):
+            return tuple(freeze(v) for v in value)
+        return value
+    return {k: freeze(v) for k, v in args.items()}
+
+
+def lr_schedule_spec(lr_config):
+    """``lr_config`` (None: a fixed lr) -> ScheduleSpec."""
+    return schedule_spec('lr_config', lr_config or dict(policy='fixed'))
+
+
+def build_lr_schedule(lr_config, base_lr, max_epochs, steps_per_epoch):
+    """lr_config dict -> float32 array of length max_epochs * steps_per_epoch."""
+    return lr_schedule_spec(lr_config).values(base_lr, max_epochs, steps_per_epoch)
+
+
+def build_momentum_schedule(momentum_config, base_momentum, max_epochs, steps_per_epoch):
+    """momentum_config dict -> float32 array of the optimizer momentum at every iteration, or
+    None without a config (mmcv ``MomentumUpdaterHook``). Warmup divides the scheduled value by
+    the lr warmup factor (mmcv's rule; warmup_ratio defaults to 0.9 here)."""
+    if momentum_config is None:
+        return None
+    return schedule_spec('momentum_config', momentum_config, momentum=True).values(
+        base_momentum, max_epochs, steps_per_epoch)
+
+
+def scaled_lr(lr, auto_scale_lr, total_batch):
+    """``optimizer.lr``, times ``total_batch`` / ``auto_scale_lr.base_batch_size`` when enabled.
 
     Returns (lr, a log line or None).
     """
-    lr = cfg.optimizer.lr
-    auto = cfg.get('auto_scale_lr') or {}
+    auto = auto_scale_lr or {}
     check_keys(auto, ('base_batch_size', 'enable'), 'auto_scale_lr')
     if not auto.get('enable', False):
         return lr, None
     if not auto.get('base_batch_size'):
         raise ConfigError("auto_scale_lr.base_batch_size is required when enable=True.")
-    batch = cfg.data.samples_per_gpu * ngpus
-    scaled = lr * batch / auto['base_batch_size']
-    return scaled, (f"auto_scale_lr: lr {lr:g} x {batch} / {auto['base_batch_size']} = {scaled:g}")
-
-
-def base_momentum(cfg):
-    """The momentum a ``momentum_config`` schedules (None without one): SGD's ``momentum``."""
-    if cfg.get('momentum_config') is None:
-        return None
-    if not isinstance(cfg.momentum_config, dict):
-        raise ConfigError(f"momentum_config must be a dict such as dict(policy='cyclic'), got "
-                          f"{cfg.momentum_config!r}.")
-    opt = cfg.optimizer
-    if opt.get('type') != 'SGD':
-        raise ConfigError(f"momentum_config schedules SGD's momentum; optimizer.type is "
-                          f"{opt.get('type')!r}. Remove momentum_config or use type='SGD'.")
-    momentum = float(opt.get('momentum', 0.0))
-    policy = cfg.momentum_config.get('policy')
-    if momentum <= 0 and str(policy).lower() != 'onecycle':
-        raise ConfigError("momentum_config needs optimizer.momentum > 0 (it scales that value).")
-    build_momentum_schedule(cfg.momentum_config, momentum, cfg.runner.max_epochs, 1)
-    return momentum
+    scaled = lr * total_batch / auto['base_batch_size']
+    return scaled, (f"auto_scale_lr: lr {lr:g} x {total_batch} / {auto['base_batch_size']} = "
+                    f"{scaled:g}")

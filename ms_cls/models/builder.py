@@ -1,7 +1,6 @@
 """Config dict -> network cells. Plain name -> class tables; no registry framework."""
 from ..errors import ConfigError
 from ..validation import Registry, check_keys, subset
-from ..data.batch_augments import build_batch_augments
 from .classifier import GlobalAveragePooling, ImageClassifier, LinearClsHead
 from .losses import CrossEntropyLoss, LabelSmoothLoss
 from .resnet import ResNet
@@ -45,8 +44,6 @@ def build_model(model_cfg, classes=None):
     backbone = _build(model_cfg['backbone'], BACKBONES, 'backbone')
     neck = _build(model_cfg.get('neck') or dict(type='GlobalAveragePooling'), NECKS, 'neck')
     head = _build(model_cfg['head'], HEADS, 'head')
-    # Built only to validate model.train_cfg now; the trainer builds the op it uses.
-    build_batch_augments(model_cfg.get('train_cfg'), head.num_classes)
     net = ImageClassifier(backbone, neck, head)
     if classes is not None:
         attach_classes(net, classes, model_cfg)

@@ -1,0 +1,272 @@
+"""The run plan: everything one training run needs, built once from the config alone.
+
+``build_plan(cfg)`` reads no image and writes no file. Building it *is* the validation: each
+section of the config is checked as its part is built (the network, loss, pipelines and batch
+augments) or turned into a spec of plain values (optimizer, schedules, EMA, sampler, loaders)
+for the parts that need the data first. ``engine.trainer`` consumes the plan; nothing below it
+reads the config. Resume, data parallel and sweeps change a run by changing its plan.
+"""
+import difflib
+import os
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+from .data.batch_augments import build_batch_augments
+from .data.builder import check_dataset_cfg, loader_spec, sampler_spec
+from .data.pipeline import build_pipeline
+from .engine.ema import ema_hook_args
+from .engine.optimizers import grad_clip_norm, optimizer_args
+from .engine.precision import NOT_SET, Precision, precision_for
+from .engine.schedules import lr_schedule_spec, schedule_spec, scaled_lr
+from .models.builder import build_loss, build_model
+from .runtime import init_context
+from .validation import check_keys, positive_int
+
+#: The callbacks of a run, in the order they run at each step and epoch end (mmcls's
+#: ``register_training_hooks`` priorities): the momentum is set before a step; the EMA
+#: averages are swapped in at the epoch's last step, before validation; the monitor logs and
+#: records the validation result that the checkpoint saver then uses.
+HOOK_ORDER = ('momentum', 'ema', 'monitor', 'checkpoint')
+
+SECTION_KEYS = {
+    'runner': ('type', 'max_epochs'),
+    'checkpoint_config': ('interval', 'max_keep_ckpts', 'by_epoch', 'save_last'),
+    'log_config': ('interval', 'hooks'),
+    'evaluation': ('interval', 'metric', 'save_best'),
+    'optimizer_config': ('grad_clip',),
+}
+DICT_SECTIONS = ('model', 'data', 'optimizer', 'optimizer_config', 'lr_config',
+                 'momentum_config', 'runner', 'checkpoint_config', 'log_config', 'evaluation',
+                 'auto_scale_lr', 'fp16')
+
+#: Every top-level key ms_cls reads (each does what mmcls does). Other names are allowed as
+#: helpers (``train_pipeline``, ``img_norm_cfg``); one close to a key is flagged as a typo.
+TOP_LEVEL_KEYS = (
+    'model', 'data', 'optimizer', 'optimizer_config', 'lr_config', 'momentum_config', 'runner',
+    'checkpoint_config', 'log_config', 'evaluation', 'load_from', 'resume_from', 'work_dir',
+    'device_target', 'mode', 'amp_level', 'loss_scale', 'seed', 'deterministic', 'custom_hooks',
+    'auto_scale_lr', 'fp16', 'workflow',
+)
+
+#: mmcls runtime keys that have no meaning in MindSpore: rejected with what to do instead, so
+#: that nothing in a config is silently ignored.
+UNSUPPORTED_KEYS = {
+    'dist_params': "MindSpore's msrun and mindspore.communication choose the backend",
+    'gpu_ids': "choose the device with device_target (and the card with msrun)",
+    'cudnn_benchmark': "MindSpore selects convolution algorithms itself",
+    'opencv_num_threads': "ms_cls decodes with Pillow, not OpenCV",
+    'mp_start_method': "ms_cls's data workers are MindSpore's, not torch's",
+    'log_level': "ms_cls logs at INFO; GLOG_v controls MindSpore's own logs",
+    'train_cfg': "batch augments go under model.train_cfg",
+}
+
+
+@dataclass
+class RunPlan:
+    """What a run is made of; built by :func:`build_plan`, consumed by ``engine.trainer``."""
+    config: object                  # the merged config, kept only to be dumped in the work dir
+    work_dir: str
+    device: str
+    mode: str
+    seed: object
+    net: object                     # ImageClassifier, classes attached once the data is read
+    loss_fn: object
+    pipelines: dict                 # split -> MindSpore ops
+    batch_augments: object          # BatchAugments or None
+    datasets: dict                  # split -> checked dataset config (built with the data)
+    loaders: dict                   # split -> LoaderSpec
+    sampler: object                 # SamplerSpec or None
+    optimizer: tuple                # (type name, checked arguments)
+    grad_clip: object               # max_norm or None
+    base_lr: float
+    lr_note: str
+    lr: object                      # ScheduleSpec
+    momentum: object                # ScheduleSpec or None
+    base_momentum: float
+    ema: tuple                      # (momentum, interval, warm_up) or None
+    precision: Precision
+    max_epochs: int
+    eval_interval: int
+    log_interval: int
+    ckpt_interval: int
+    max_keep_ckpts: int
+    save_last: bool
+    init_weights: list              # [(config key, checkpoint path)], loaded in this order
+    hooks: tuple                    # the callbacks to make, in HOOK_ORDER
+    warnings: list = field(default_factory=list)
+
+
+def build_plan(cfg, work_dir=None):
+    """Check the whole config and build the run's parts; a mistake raises ConfigError naming
+    the key and the file that set it. Sets the device, mode and seed of this process."""
+    check_sections(cfg)
+    device = init_context(cfg.get('device_target', 'auto'), cfg.get('mode', 'graph'),
+                          cfg.get('seed'), cfg.get('deterministic', False))
+    net = build_model(cfg.model)
+    data = cfg.data
+    datasets = {split: check_dataset_cfg(data, split)
+                for split in ('train', 'val') if split == 'train' or data.get('val')}
+    loaders = {split: loader_spec(data, split) for split in datasets}
+    sampler = sampler_spec(data.get('sampler'))
+    if sampler is not None and ('shuffle' in data
+                                or 'shuffle' in (data.get('train_dataloader') or {})):
+        raise ConfigError("data.sampler decides the training order, so a shuffle setting would "
+                          "be ignored; remove shuffle or the sampler.")
+    schedules = schedule_plan(cfg)
+    ema = ema_hook_args(cfg.get('custom_hooks'))
+    ckpt = cfg.get('checkpoint_config') or {}
+    evaluation = cfg.get('evaluation') or {}
+    hooks = tuple(name for name in HOOK_ORDER
+                  if (name != 'momentum' or schedules.momentum) and (name != 'ema' or ema))
+    return RunPlan(
+        config=cfg, work_dir=work_dir or cfg.get('work_dir') or default_work_dir(cfg),
+        device=device, mode=cfg.get('mode', 'graph'), seed=cfg.get('seed'),
+        net=net, loss_fn=build_loss(cfg.model),
+        pipelines={split: build_pipeline(datasets[split].get('pipeline', []),
+                                         f'data.{split}.pipeline') for split in datasets},
+        batch_augments=build_batch_augments(cfg.model.get('train_cfg'), net.head.num_classes),
+        datasets=datasets, loaders=loaders, sampler=sampler,
+        optimizer=schedules.optimizer,
+        grad_clip=grad_clip_norm((cfg.get('optimizer_config') or {}).get('grad_clip')),
+        base_lr=schedules.base_lr, lr_note=schedules.lr_note, lr=schedules.lr,
+        momentum=schedules.momentum, base_momentum=schedules.base_momentum, ema=ema,
+        precision=precision_for(cfg.get('amp_level'), cfg.get('loss_scale', NOT_SET),
+                                cfg.get('fp16'), device),
+        max_epochs=schedules.max_epochs,
+        eval_interval=positive_int(evaluation, 'interval', 1),
+        log_interval=positive_int(cfg.get('log_config') or {}, 'interval', 100),
+        ckpt_interval=positive_int(ckpt, 'interval', 1),
+        max_keep_ckpts=_max_keep(ckpt), save_last=ckpt.get('save_last', True),
+        init_weights=[(key, path) for key, path in (
+            ('model.pretrained', cfg.model.get('pretrained')), ('load_from', cfg.get('load_from')))
+            if path],
+        hooks=hooks, warnings=near_misses(cfg))
+
+
+@dataclass
+class SchedulePlan:
+    """The optimizer and what it is driven by: enough for ``scripts/vis_lr.py`` and the run
+    table, without building a network."""
+    optimizer: tuple        # (type name, checked arguments)
+    base_lr: float
+    lr_note: str
+    lr: object              # ScheduleSpec
+    momentum: object        # ScheduleSpec or None
+    base_momentum: float
+    max_epochs: int
+
+
+def schedule_plan(cfg, ngpus=1):
+    """Check optimizer, auto_scale_lr, lr_config and momentum_config of ``cfg``."""
+    for section in ('optimizer', 'runner', 'data'):
+        if not isinstance(cfg.get(section), dict):
+            raise ConfigError(f"'{section}' (a dict) is missing from "
+                              f"{cfg.filename or 'the config'}.")
+    opt_name, opt_args = optimizer_args(cfg.optimizer)
+    total_batch = loader_spec(cfg.data, 'train').batch_size * ngpus
+    base_lr, lr_note = scaled_lr(opt_args['lr'], cfg.get('auto_scale_lr'), total_batch)
+    max_epochs = positive_int(cfg.runner, 'max_epochs')
+    lr = lr_schedule_spec(cfg.get('lr_config')).check(base_lr, max_epochs)
+    momentum, base_momentum = _momentum_schedule(cfg.get('momentum_config'), opt_name, opt_args,
+                                                 max_epochs)
+    return SchedulePlan((opt_name, opt_args), base_lr, lr_note, lr, momentum, base_momentum,
+                        max_epochs)
+
+
+def default_work_dir(cfg):
+    stem = os.path.splitext(os.path.basename(cfg.filename or 'config'))[0]
+    return os.path.join('work_dirs', stem)
+
+
+def check_sections(cfg):
+    """The plain (type-less) sections and the top-level keys, before anything is built."""
+    for key, why in UNSUPPORTED_KEYS.items():
+        if key in cfg:
+            raise ConfigError(f"{cfg.where(key)}: ms_cls does not use '{key}' ({why}); "
+                              "remove it from the config.")
+    for section in DICT_SECTIONS:
+        if cfg.get(section) is not None and not isinstance(cfg[section], dict):
+            raise ConfigError(f"{cfg.where(section)} must be a dict, got {cfg[section]!r}.")
+    for section in ('model', 'data', 'optimizer', 'runner'):
+        if not cfg.get(section):
+            raise ConfigError(f"'{section}' is missing from {cfg.filename or 'the config'}.")
+    for section, keys in SECTION_KEYS.items():
+        if isinstance(cfg.get(section), dict):
+            check_keys(cfg[section], keys, section)
+    runner = cfg.runner
+    if runner.get('type', 'EpochBasedRunner') != 'EpochBasedRunner':
+        raise ConfigError(f"runner.type={runner.get('type')!r}: ms_cls trains by epoch; use "
+                          "'EpochBasedRunner' with max_epochs.")
+    positive_int(runner, 'max_epochs')
+    _check_evaluation(cfg.get('evaluation') or {})
+    _check_logging(cfg.get('log_config') or {}, cfg.get('checkpoint_config') or {})
+    workflow = cfg.get('workflow', [('train', 1)])
+    if [tuple(w) for w in workflow] != [('train', 1)]:
+        raise ConfigError(f"{cfg.where('workflow')} = {workflow!r}: ms_cls trains one epoch at a "
+                          "time and validates every evaluation.interval epochs, which is "
+                          "workflow=[('train', 1)]; set that or remove the key.")
+    for key, path in (('model.pretrained', cfg.model.get('pretrained')),
+                      ('load_from', cfg.get('load_from'))):
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"{key}: checkpoint not found: {path}")
+    if cfg.get('resume_from'):
+        raise ConfigError("resume_from is not supported yet; use load_from to start from a "
+                          "checkpoint's weights.")
+
+
+def _check_evaluation(evaluation):
+    metric = evaluation.get('metric', 'accuracy')
+    if metric not in ('accuracy', ['accuracy'], ('accuracy',)):
+        raise ConfigError(f"evaluation.metric={metric!r}: validation during training reports "
+                          "'accuracy' (top-1, and top-5 with 5+ classes).")
+    if evaluation.get('save_best', 'auto') not in ('auto', 'accuracy', 'accuracy_top-1'):
+        raise ConfigError(f"evaluation.save_best={evaluation['save_best']!r}: best.ckpt is the "
+                          "epoch with the best accuracy_top-1; use save_best='auto' or remove it.")
+
+
+def _check_logging(log_config, ckpt):
+    for i, hook in enumerate(log_config.get('hooks') or []):
+        kind = hook.get('type') if isinstance(hook, dict) else hook
+        if kind != 'TextLoggerHook':
+            raise ConfigError(f"log_config.hooks[{i}] = {kind!r}: ms_cls writes the text and JSON "
+                              "logs itself (TextLoggerHook); remove other logger hooks.")
+    if ckpt.get('by_epoch', True) is not True:
+        raise ConfigError("checkpoint_config.by_epoch=False: ms_cls saves checkpoints at epoch "
+                          "ends; remove by_epoch or set it to True.")
+    if not isinstance(ckpt.get('save_last', True), bool):
+        raise ConfigError(f"checkpoint_config.save_last={ckpt['save_last']!r}: use True/False.")
+
+
+def _max_keep(ckpt):
+    value = ckpt.get('max_keep_ckpts', -1)
+    if isinstance(value, bool) or not isinstance(value, int) or value == 0 or value < -1:
+        raise ConfigError(f"checkpoint_config.max_keep_ckpts={value!r}: keep N >= 1 epoch "
+                          "checkpoints, or -1 to keep all.")
+    return value
+
+
+def _momentum_schedule(momentum_config, opt_name, opt_args, max_epochs):
+    """(ScheduleSpec or None, the momentum it scales): only SGD's momentum is scheduled."""
+    if momentum_config is None:
+        return None, None
+    spec = schedule_spec('momentum_config', momentum_config, momentum=True)
+    if opt_name != 'SGD':
+        raise ConfigError(f"momentum_config schedules SGD's momentum; optimizer.type is "
+                          f"{opt_name!r}. Remove momentum_config or use type='SGD'.")
+    momentum = float(opt_args.get('momentum', 0.0))
+    if momentum <= 0 and spec.name != 'OneCycle':
+        raise ConfigError("momentum_config needs optimizer.momentum > 0 (it scales that value).")
+    return spec.check(momentum, max_epochs), momentum
+
+
+def near_misses(cfg):
+    """One warning per top-level name that looks like a misspelt key (helpers are allowed)."""
+    misses = []
+    for key in cfg:
+        if key in TOP_LEVEL_KEYS or key in UNSUPPORTED_KEYS:
+            continue
+        close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1, cutoff=0.8)
+        if close:
+            misses.append(f"Top-level name '{key}' in {cfg.where(key)} is not a config key "
+                          f"ms_cls reads; did you mean '{close[0]}'? It is ignored as written.")
+    return misses
