@@ -23,7 +23,7 @@ from ..runtime import init_context, onednn_note, resolve_amp_level
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, TrainMonitor
 from .ema import EMAHook, ema_hook_args
 from .log import RunLog
-from .optimizers import build_optimizer, grad_clip_norm, optimizer_args
+from .optim import build_optimizer, optimizer_spec
 from .schedules import base_momentum, build_lr_schedule, build_momentum_schedule, scaled_lr
 
 SECTION_KEYS = {
@@ -141,6 +141,7 @@ class ConfigParts:
     net: object
     loss_fn: object
     pipelines: dict
+    optimizer: object
 
 
 def build_config_parts(cfg):
@@ -148,8 +149,7 @@ def build_config_parts(cfg):
     check_sections(cfg)
     net = build_model(cfg.model)
     loss_fn = build_loss(cfg.model)
-    optimizer_args(cfg.optimizer)
-    grad_clip_norm((cfg.get('optimizer_config') or {}).get('grad_clip'))
+    optimizer = optimizer_spec(cfg.optimizer, (cfg.get('optimizer_config') or {}).get('grad_clip'))
     ema_hook_args(cfg.get('custom_hooks'))
     build_lr_schedule(cfg.get('lr_config'), scaled_lr(cfg)[0], cfg.runner.max_epochs, 1)
     base_momentum(cfg)
@@ -157,7 +157,7 @@ def build_config_parts(cfg):
     check_sampler(data_cfg.get('sampler'))
     pipelines = {split: build_pipeline((data_cfg.get(split) or {}).get('pipeline', []),
                                        f'data.{split}.pipeline') for split in ('train', 'val')}
-    return ConfigParts(net, loss_fn, pipelines)
+    return ConfigParts(net, loss_fn, pipelines, optimizer)
 
 
 def train(cfg, work_dir=None):
@@ -224,9 +224,8 @@ def _fit(cfg, parts, device, amp, work_dir, log):
     lr_schedule = build_lr_schedule(cfg.get('lr_config'), base_lr, max_epochs, steps_per_epoch)
     scale_manager, opt_loss_scale, amp_line = loss_scaling(loss_scale, amp_level, device)
     log.info(amp_line)
-    optimizer = build_optimizer(cfg.optimizer, net.trainable_params(), lr_schedule,
-                                loss_scale=opt_loss_scale, net=net,
-                                grad_clip=(cfg.get('optimizer_config') or {}).get('grad_clip'))
+    optimizer = build_optimizer(parts.optimizer, net.trainable_params(), lr_schedule,
+                                loss_scale=opt_loss_scale, net=net)
     model = Model(net, loss_fn=parts.loss_fn, optimizer=optimizer,
                   metrics=_metrics(net.head, len(classes)), amp_level=amp_level,
                   loss_scale_manager=scale_manager)
