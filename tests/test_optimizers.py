@@ -254,6 +254,18 @@ def test_paramwise_cfg_is_resolved_in_the_spec():
     assert optimizer_spec(dict(type='SGD', lr=0.1, paramwise_cfg={})).paramwise is None
 
 
+def test_scheduled_momentum_is_sgd_momentum():
+    """What a momentum_config scales is the optimizer's business: the spec answers it."""
+    assert optimizer_spec(dict(type='SGD', lr=0.1, momentum=0.9)).scheduled_momentum('cyclic') \
+        == 0.9
+    no_momentum = optimizer_spec(dict(type='SGD', lr=0.1))
+    assert no_momentum.scheduled_momentum('OneCycle') == 0.0   # OneCycle sets its own range
+    with pytest.raises(ConfigError, match=r"needs optimizer\.momentum > 0"):
+        no_momentum.scheduled_momentum('cyclic')
+    with pytest.raises(ConfigError, match="schedules SGD's momentum; optimizer.type is 'AdamW'"):
+        optimizer_spec(dict(type='AdamW', lr=0.1)).scheduled_momentum('cyclic')
+
+
 def test_decay_mult_without_weight_decay_is_an_error_as_in_mmcv():
     with pytest.raises(ConfigError, match=r"norm_decay_mult needs optimizer\.weight_decay"):
         optimizer_spec(dict(type='SGD', lr=0.1, paramwise_cfg=dict(norm_decay_mult=0.0)))

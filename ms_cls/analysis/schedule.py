@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..engine.optim import optimizer_spec
 from ..engine.schedules import (base_momentum, build_lr_schedule, build_momentum_schedule,
                                 scaled_lr)
 
@@ -22,7 +23,7 @@ def schedule_frame(cfg, dataset_size, ngpus=1):
     steps = steps_per_epoch(cfg, dataset_size, ngpus)
     lrs = build_lr_schedule(cfg.get('lr_config'), scaled_lr(cfg, ngpus)[0],
                             cfg.runner.max_epochs, steps)
-    scheduled = base_momentum(cfg)
+    scheduled = base_momentum(cfg.get('momentum_config'), optimizer_spec(cfg.optimizer))
     if scheduled is not None:
         momentum = build_momentum_schedule(cfg.momentum_config, scheduled, cfg.runner.max_epochs,
                                            steps).astype(np.float64)

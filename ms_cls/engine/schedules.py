@@ -292,20 +292,12 @@ def scaled_lr(cfg, ngpus=1):
     return scaled, (f"auto_scale_lr: lr {lr:g} x {batch} / {auto['base_batch_size']} = {scaled:g}")
 
 
-def base_momentum(cfg):
-    """The momentum a ``momentum_config`` schedules (None without one): SGD's ``momentum``."""
-    if cfg.get('momentum_config') is None:
+def base_momentum(momentum_config, optimizer):
+    """The momentum ``momentum_config`` schedules (None without one); ``optimizer`` is the
+    :class:`~ms_cls.engine.optim.OptimizerSpec`, which says whether it has such a momentum."""
+    if momentum_config is None:
         return None
-    if not isinstance(cfg.momentum_config, dict):
+    if not isinstance(momentum_config, dict):
         raise ConfigError(f"momentum_config must be a dict such as dict(policy='cyclic'), got "
-                          f"{cfg.momentum_config!r}.")
-    opt = cfg.optimizer
-    if opt.get('type') != 'SGD':
-        raise ConfigError(f"momentum_config schedules SGD's momentum; optimizer.type is "
-                          f"{opt.get('type')!r}. Remove momentum_config or use type='SGD'.")
-    momentum = float(opt.get('momentum', 0.0))
-    policy = cfg.momentum_config.get('policy')
-    if momentum <= 0 and str(policy).lower() != 'onecycle':
-        raise ConfigError("momentum_config needs optimizer.momentum > 0 (it scales that value).")
-    build_momentum_schedule(cfg.momentum_config, momentum, cfg.runner.max_epochs, 1)
-    return momentum
+                          f"{momentum_config!r}.")
+    return optimizer.scheduled_momentum(momentum_config.get('policy'))

@@ -152,7 +152,9 @@ def build_config_parts(cfg):
     optimizer = optimizer_spec(cfg.optimizer, (cfg.get('optimizer_config') or {}).get('grad_clip'))
     ema_hook_args(cfg.get('custom_hooks'))
     build_lr_schedule(cfg.get('lr_config'), scaled_lr(cfg)[0], cfg.runner.max_epochs, 1)
-    base_momentum(cfg)
+    build_momentum_schedule(cfg.get('momentum_config'),
+                            base_momentum(cfg.get('momentum_config'), optimizer),
+                            cfg.runner.max_epochs, 1)
     data_cfg = cfg.data
     check_sampler(data_cfg.get('sampler'))
     pipelines = {split: build_pipeline((data_cfg.get(split) or {}).get('pipeline', []),
@@ -233,7 +235,7 @@ def _fit(cfg, parts, device, amp, work_dir, log):
     state = RunState()
     ckpt_cfg = cfg.get('checkpoint_config') or {}
     callbacks = []
-    momentum = base_momentum(cfg)
+    momentum = base_momentum(cfg.get('momentum_config'), parts.optimizer)
     if momentum is not None:
         callbacks.append(MomentumSchedule(optimizer, build_momentum_schedule(
             cfg.momentum_config, momentum, max_epochs, steps_per_epoch)))

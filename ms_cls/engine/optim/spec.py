@@ -72,6 +72,19 @@ class OptimizerSpec:
     def __getitem__(self, key):
         return dict(self.values)[key]
 
+    def scheduled_momentum(self, policy):
+        """The momentum a ``momentum_config`` with ``policy`` scales: SGD's (mmcv's
+        MomentumUpdaterHook changes the optimizer's momentum, which only SGD has here).
+        OneCycle sets its own range, so it accepts momentum 0."""
+        if self.type != 'SGD':
+            raise ConfigError(f"momentum_config schedules SGD's momentum; optimizer.type is "
+                              f"{self.type!r}. Remove momentum_config or use type='SGD'.")
+        momentum = self['momentum']
+        if momentum <= 0 and str(policy).lower() != 'onecycle':
+            raise ConfigError("momentum_config needs optimizer.momentum > 0 (it scales that "
+                              "value).")
+        return momentum
+
 
 def optimizer_spec(opt_cfg, grad_clip=None):
     """Check ``cfg.optimizer`` and ``optimizer_config.grad_clip``; run before anything slow.
