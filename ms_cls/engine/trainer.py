@@ -21,7 +21,7 @@ from ..models.builder import attach_classes, build_loss, build_model
 from ..models.weights import load_weights
 from ..runtime import init_context, onednn_note, resolve_amp_level
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, TrainMonitor
-from .ema import EMAHook, ema_hook_args
+from .ema import EMAHook, ema_spec
 from .log import RunLog
 from .optim import build_optimizer, optimizer_spec
 from .schedules import base_momentum, build_lr_schedule, build_momentum_schedule, scaled_lr
@@ -142,6 +142,7 @@ class ConfigParts:
     loss_fn: object
     pipelines: dict
     optimizer: object
+    ema: object
 
 
 def build_config_parts(cfg):
@@ -150,7 +151,7 @@ def build_config_parts(cfg):
     net = build_model(cfg.model)
     loss_fn = build_loss(cfg.model)
     optimizer = optimizer_spec(cfg.optimizer, (cfg.get('optimizer_config') or {}).get('grad_clip'))
-    ema_hook_args(cfg.get('custom_hooks'))
+    ema = ema_spec(cfg.get('custom_hooks'))
     build_lr_schedule(cfg.get('lr_config'), scaled_lr(cfg)[0], cfg.runner.max_epochs, 1)
     build_momentum_schedule(cfg.get('momentum_config'),
                             base_momentum(cfg.get('momentum_config'), optimizer),
@@ -159,7 +160,7 @@ def build_config_parts(cfg):
     check_sampler(data_cfg.get('sampler'))
     pipelines = {split: build_pipeline((data_cfg.get(split) or {}).get('pipeline', []),
                                        f'data.{split}.pipeline') for split in ('train', 'val')}
-    return ConfigParts(net, loss_fn, pipelines, optimizer)
+    return ConfigParts(net, loss_fn, pipelines, optimizer, ema)
 
 
 def train(cfg, work_dir=None):
@@ -239,12 +240,11 @@ def _fit(cfg, parts, device, amp, work_dir, log):
     if momentum is not None:
         callbacks.append(MomentumSchedule(optimizer, build_momentum_schedule(
             cfg.momentum_config, momentum, max_epochs, steps_per_epoch)))
-    ema_args = ema_hook_args(cfg.get('custom_hooks'))
-    ema = EMAHook(net.trainable_params(), *ema_args) if ema_args else None
+    ema = EMAHook(net.trainable_params(), parts.ema) if parts.ema else None
     if ema:
         callbacks.append(ema)   # swaps the averages in before validation and saving
-        log.info(f"EMA: momentum {ema_args[0]:g} every {ema_args[1]} step(s); validation and "
-                 "checkpoints use the averaged weights (raw ones saved as raw.*)")
+        log.info(f"EMA: momentum {parts.ema.momentum:g} every {parts.ema.interval} step(s); "
+                 "validation and checkpoints use the averaged weights (raw ones saved as raw.*)")
     callbacks += [
         TrainMonitor(log, state, lr_schedule, max_epochs,
                      (cfg.get('log_config') or {}).get('interval', 100)),
