@@ -15,7 +15,7 @@ import mindspore.ops as ops
 from mindspore.train import Callback
 
 from ..errors import ConfigError
-from ..validation import Registry, check_keys, where
+from ..validation import Registry, check_keys, located
 from ..models.weights import RAW_PREFIX
 
 HOOK_KEYS = ('type', 'momentum', 'interval', 'warm_up', 'priority', 'resume_from')
@@ -93,7 +93,7 @@ def _hook_type(hook, i):
         raise ConfigError(f"custom_hooks[{i}] = {hook!r}: expected a dict such as "
                           "dict(type='EMAHook', momentum=1e-4).")
     try:
-        return HOOKS.name(hook.get('type'), where(hook, 'type'))
+        return HOOKS.name(hook.get('type'), located(hook, f'custom_hooks.{i}').where('type'))
     except ConfigError as err:
         raise ConfigError(f"custom_hooks[{i}] = {hook.get('type')!r}: {err} ms_cls's callbacks "
                           "cover logging, checkpoints and lr/momentum.") from None
