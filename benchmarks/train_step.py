@@ -22,7 +22,7 @@ import mindspore.nn as nn  # noqa: E402
 from mindspore.train import Model  # noqa: E402
 
 from ms_cls.engine.callbacks import RunState, TrainMonitor  # noqa: E402
-from ms_cls.engine.optimizers import build_optimizer  # noqa: E402
+from ms_cls.engine.optim import build_optimizer, optimizer_spec  # noqa: E402
 from ms_cls.models.builder import build_loss, build_model  # noqa: E402
 from ms_cls.models.convert import model_cfg  # noqa: E402
 
@@ -42,8 +42,8 @@ def make_net(arch, size):
     if arch.startswith('swin'):
         cfg['backbone']['img_size'] = size
     net = build_model(cfg)
-    opt = build_optimizer(dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
-                          net.trainable_params(), np.full(10_000, 0.01, np.float32))
+    spec = optimizer_spec(dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4))
+    opt = build_optimizer(spec, net.trainable_params(), np.full(10_000, 0.01, np.float32))
     return cfg, net, opt
 
 

@@ -14,10 +14,10 @@ from .errors import ConfigError
 from .data.batch_augments import build_batch_augments
 from .data.builder import check_dataset_cfg, loader_spec, sampler_spec
 from .data.pipeline import build_pipeline
-from .engine.ema import ema_hook_args
-from .engine.optimizers import grad_clip_norm, optimizer_args
+from .engine.ema import ema_spec
+from .engine.optim import optimizer_spec
 from .engine.precision import NOT_SET, Precision, precision_for
-from .engine.schedules import lr_schedule_spec, schedule_spec, scaled_lr
+from .engine.schedules import base_momentum, lr_schedule_spec, schedule_spec, scaled_lr
 from .models.builder import build_loss, build_model
 from .runtime import init_context
 from .validation import check_keys, positive_int
@@ -76,14 +76,13 @@ class RunPlan:
     datasets: dict                  # split -> checked dataset config (built with the data)
     loaders: dict                   # split -> LoaderSpec
     sampler: object                 # SamplerSpec or None
-    optimizer: tuple                # (type name, checked arguments)
-    grad_clip: object               # max_norm or None
+    optimizer: object               # OptimizerSpec (grad clip included)
     base_lr: float
     lr_note: str
     lr: object                      # ScheduleSpec
     momentum: object                # ScheduleSpec or None
     base_momentum: float
-    ema: tuple                      # (momentum, interval, warm_up) or None
+    ema: object                     # EMASpec or None
     precision: Precision
     max_epochs: int
     eval_interval: int
@@ -113,7 +112,7 @@ def build_plan(cfg, work_dir=None):
         raise ConfigError("data.sampler decides the training order, so a shuffle setting would "
                           "be ignored; remove shuffle or the sampler.")
     schedules = schedule_plan(cfg)
-    ema = ema_hook_args(cfg.get('custom_hooks'))
+    ema = ema_spec(cfg.get('custom_hooks'))
     ckpt = cfg.get('checkpoint_config') or {}
     evaluation = cfg.get('evaluation') or {}
     hooks = tuple(name for name in HOOK_ORDER
@@ -127,7 +126,6 @@ def build_plan(cfg, work_dir=None):
         batch_augments=build_batch_augments(cfg.model.get('train_cfg'), net.head.num_classes),
         datasets=datasets, loaders=loaders, sampler=sampler,
         optimizer=schedules.optimizer,
-        grad_clip=grad_clip_norm((cfg.get('optimizer_config') or {}).get('grad_clip')),
         base_lr=schedules.base_lr, lr_note=schedules.lr_note, lr=schedules.lr,
         momentum=schedules.momentum, base_momentum=schedules.base_momentum, ema=ema,
         precision=precision_for(cfg.get('amp_level'), cfg.get('loss_scale', NOT_SET),
@@ -147,7 +145,7 @@ def build_plan(cfg, work_dir=None):
 class SchedulePlan:
     """The optimizer and what it is driven by: enough for ``scripts/vis_lr.py`` and the run
     table, without building a network."""
-    optimizer: tuple        # (type name, checked arguments)
+    optimizer: object       # OptimizerSpec
     base_lr: float
     lr_note: str
     lr: object              # ScheduleSpec
@@ -162,15 +160,17 @@ def schedule_plan(cfg, ngpus=1):
         if not isinstance(cfg.get(section), dict):
             raise ConfigError(f"'{section}' (a dict) is missing from "
                               f"{cfg.filename or 'the config'}.")
-    opt_name, opt_args = optimizer_args(cfg.optimizer)
+    optimizer = optimizer_spec(cfg.optimizer,
+                               (cfg.get('optimizer_config') or {}).get('grad_clip'))
     total_batch = loader_spec(cfg.data, 'train').batch_size * ngpus
-    base_lr, lr_note = scaled_lr(opt_args['lr'], cfg.get('auto_scale_lr'), total_batch)
+    base_lr, lr_note = scaled_lr(optimizer['lr'], cfg.get('auto_scale_lr'), total_batch)
     max_epochs = positive_int(cfg.runner, 'max_epochs')
     lr = lr_schedule_spec(cfg.get('lr_config')).check(base_lr, max_epochs)
-    momentum, base_momentum = _momentum_schedule(cfg.get('momentum_config'), opt_name, opt_args,
-                                                 max_epochs)
-    return SchedulePlan((opt_name, opt_args), base_lr, lr_note, lr, momentum, base_momentum,
-                        max_epochs)
+    momentum_config = cfg.get('momentum_config')
+    momentum = base_momentum(momentum_config, optimizer)
+    schedule = None if momentum is None else schedule_spec(
+        'momentum_config', momentum_config, momentum=True).check(momentum, max_epochs)
+    return SchedulePlan(optimizer, base_lr, lr_note, lr, schedule, momentum, max_epochs)
 
 
 def default_work_dir(cfg):
@@ -243,20 +243,6 @@ def _max_keep(ckpt):
         raise ConfigError(f"checkpoint_config.max_keep_ckpts={value!r}: keep N >= 1 epoch "
                           "checkpoints, or -1 to keep all.")
     return value
-
-
-def _momentum_schedule(momentum_config, opt_name, opt_args, max_epochs):
-    """(ScheduleSpec or None, the momentum it scales): only SGD's momentum is scheduled."""
-    if momentum_config is None:
-        return None, None
-    spec = schedule_spec('momentum_config', momentum_config, momentum=True)
-    if opt_name != 'SGD':
-        raise ConfigError(f"momentum_config schedules SGD's momentum; optimizer.type is "
-                          f"{opt_name!r}. Remove momentum_config or use type='SGD'.")
-    momentum = float(opt_args.get('momentum', 0.0))
-    if momentum <= 0 and spec.name != 'OneCycle':
-        raise ConfigError("momentum_config needs optimizer.momentum > 0 (it scales that value).")
-    return spec.check(momentum, max_epochs), momentum
 
 
 def near_misses(cfg):

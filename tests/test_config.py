@@ -3,7 +3,7 @@ import pytest
 from ms_cls.config import Config, near_misses, parse_options, parse_value
 from ms_cls.errors import ConfigError
 from ms_cls.models.builder import build_model
-from ms_cls.engine.optimizers import build_optimizer
+from ms_cls.engine.optim import optimizer_spec
 
 from conftest import DEMO_CONFIG
 
@@ -126,7 +126,7 @@ def test_misspelt_optimizer_argument(write):
     cfg = Config.fromfile(write('o.py', "optimizer = dict(type='SGD', lr=0.1, momentum=0.9, "
                                         "weight_decy=1e-4)\n"))
     with pytest.raises(ConfigError, match=r"'weight_decy'.*o\.py.*Did you mean 'weight_decay'"):
-        build_optimizer(cfg.optimizer, [], [0.1])
+        optimizer_spec(cfg.optimizer)
 
 
 def test_helper_names_allowed_but_near_miss_warns(write):

@@ -5,7 +5,7 @@ import mindspore.nn as nn
 import pytest
 
 from ms_cls.errors import ConfigError
-from ms_cls.engine.ema import EMAHook, EMAWeights, ema_hook_args, ema_momentum
+from ms_cls.engine.ema import EMAHook, EMASpec, EMAWeights, ema_momentum, ema_spec
 
 
 def test_mmcv_momentum_rule():
@@ -43,7 +43,7 @@ def test_ema_over_model_train_swaps_the_average_in_at_epoch_end():
     y = rng.normal(size=(4, 8, 2)).astype(np.float32)
     net = nn.Dense(3, 2)
     w0 = net.weight.asnumpy().copy()
-    hook = EMAHook(net.trainable_params(), momentum=0.5, warm_up=0)
+    hook = EMAHook(net.trainable_params(), EMASpec(momentum=0.5, warm_up=0))
     history = []
 
     class Record(ms.train.Callback):
@@ -65,12 +65,31 @@ def test_ema_over_model_train_swaps_the_average_in_at_epoch_end():
 
 
 def test_custom_hooks_are_checked():
-    assert ema_hook_args(None) is None
-    assert ema_hook_args([dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]) == \
-        (1e-4, 1, 100)
+    assert ema_spec(None) is None and ema_spec([]) is None
+    assert ema_spec([dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]) == \
+        EMASpec(1e-4, 1, 100)
     with pytest.raises(ConfigError, match=r"custom_hooks\[0\] = 'MyHook'"):
-        ema_hook_args([dict(type='MyHook')])
+        ema_spec([dict(type='MyHook')])
     with pytest.raises(ConfigError, match=r"momentum=2 must be in \(0, 1\)"):
-        ema_hook_args([dict(type='EMAHook', momentum=2)])
+        ema_spec([dict(type='EMAHook', momentum=2)])
     with pytest.raises(ConfigError, match="Unknown key 'momentun'"):
-        ema_hook_args([dict(type='EMAHook', momentun=0.1)])
+        ema_spec([dict(type='EMAHook', momentun=0.1)])
+
+
+def test_hook_type_is_looked_up_with_a_suggestion(write):
+    from ms_cls.config import Config
+    cfg = Config.fromfile(write('h.py', "custom_hooks = [dict(type='EmaHook', momentum=1e-4)]\n"))
+    with pytest.raises(ConfigError, match=r"custom_hooks\[0\] = 'EmaHook'.*h\.py.*"
+                                          r"Did you mean 'EMAHook'"):
+        ema_spec(cfg.custom_hooks)
+    with pytest.raises(ConfigError, match=r"custom_hooks\[1\] = 'EMAHook': expected a dict"):
+        ema_spec([dict(type='EMAHook'), 'EMAHook'])
+
+
+def test_the_spec_is_frozen_plain_values():
+    import dataclasses
+    spec = ema_spec([dict(type='EMAHook', momentum=1e-3, interval=2, warm_up=0)])
+    assert (spec.momentum, spec.interval, spec.warm_up) == (1e-3, 2, 0)
+    assert EMASpec() == EMASpec(momentum=0.0002, interval=1, warm_up=100)   # mmcv's defaults
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.momentum = 0.5

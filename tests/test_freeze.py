@@ -6,7 +6,7 @@ import pytest
 from mindspore.train import Model
 
 from ms_cls.errors import ConfigError
-from ms_cls.engine.optimizers import build_optimizer
+from ms_cls.engine.optim import build_optimizer, optimizer_spec
 from ms_cls.models.builder import build_loss, build_model
 from ms_cls.models.convert import model_cfg
 
@@ -27,8 +27,8 @@ def train_a_little(cfg, net):
     data = ds.NumpySlicesDataset({'image': rng.standard_normal((16, 3, 32, 32)).astype(np.float32),
                                   'label': rng.integers(0, 4, 16).astype(np.int32)},
                                  shuffle=False).batch(8)
-    opt = build_optimizer(dict(type='SGD', lr=0.1, momentum=0.9), net.trainable_params(),
-                          np.full(2, 0.1, np.float32))
+    opt = build_optimizer(optimizer_spec(dict(type='SGD', lr=0.1, momentum=0.9)),
+                          net.trainable_params(), np.full(2, 0.1, np.float32))
     Model(net, build_loss(cfg), opt).train(1, data, dataset_sink_mode=False)
 
 

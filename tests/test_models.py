@@ -96,19 +96,6 @@ def test_load_from_wrong_backbone_is_explained(tmp_path):
         load_weights(build_model(model_cfg(18)), str(tmp_path / 'none.ckpt'))
 
 
-def test_train_cfg_augments_are_checked_when_the_model_is_built():
-    cfg = model_cfg(18)
-    cfg.train_cfg = dict(augments=[dict(type='BatchMixup', alpha=0.8, prob=0.5),
-                                   dict(type='BatchCutMix', alpha=1.0, num_classes=10, prob=0.5)])
-    build_model(cfg)
-    cfg.train_cfg['augments'][1]['num_classes'] = 100
-    with pytest.raises(ConfigError, match=r'augments\.1\.num_classes is 100 but model\.head'):
-        build_model(cfg)
-    cfg.train_cfg = dict(augments=dict(type='BatchCutMix', alpha=1.0, prob=1.5))
-    with pytest.raises(ConfigError, match=r'model\.train_cfg\.augments\.prob is 1\.5'):
-        build_model(cfg)
-
-
 def test_pretrained_never_downloads():
     cfg = model_cfg(18)
     cfg.pretrained = True

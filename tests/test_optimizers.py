@@ -1,4 +1,6 @@
 """cfg.optimizer: SGD / Adam / AdamW / RMSprop with torch's update rules, and mmcv's paramwise_cfg."""
+import dataclasses
+
 import numpy as np
 import mindspore as ms
 import mindspore.nn as nn
@@ -6,7 +8,8 @@ import pytest
 
 from ms_cls.config import Config
 from ms_cls.errors import ConfigError
-from ms_cls.engine.optimizers import build_optimizer, optimizer_args
+from ms_cls.engine.optim import OptimizerSpec, ParamwiseSpec, build_optimizer, optimizer_spec
+from ms_cls.engine.optim.spec import CustomKey
 from ms_cls.models.builder import build_loss, build_model
 from ms_cls.models.convert import model_cfg
 
@@ -17,6 +20,11 @@ def resnet18(**backbone):
     cfg = model_cfg('resnet18', 4)
     cfg['backbone'].update(backbone)
     return cfg, build_model(cfg)
+
+
+def build(opt_cfg, params, *args, **kwargs):
+    """build_optimizer(optimizer_spec(opt_cfg), ...): the config checked once, then built."""
+    return build_optimizer(optimizer_spec(opt_cfg), params, *args, **kwargs)
 
 
 def index_of(opt, param):
@@ -52,7 +60,7 @@ def decay_of(opt, param):
 def test_each_type_takes_a_graph_mode_step_on_resnet18(opt_cfg, cell):
     ms.set_context(mode=ms.GRAPH_MODE)
     cfg, net = resnet18()
-    opt = build_optimizer(opt_cfg, net.trainable_params(), SCHEDULE, net=net)
+    opt = build(opt_cfg, net.trainable_params(), SCHEDULE, net=net)
     assert type(opt).__name__ == cell
     step = nn.TrainOneStepCell(nn.WithLossCell(net, build_loss(cfg)), opt)
     step.set_train(True)
@@ -87,7 +95,7 @@ def train_dense(opt_cfg, steps=2, loss_scale=1.0):
     gradients come scaled (TrainOneStepCell's sens, as Model's fixed loss scale does)."""
     ms.set_context(mode=ms.GRAPH_MODE)
     net = nn.Dense(3, 2, weight_init=ms.Tensor(W0), bias_init=ms.Tensor(B0))
-    opt = build_optimizer(opt_cfg, net.trainable_params(), SCHEDULE, loss_scale=loss_scale)
+    opt = build(opt_cfg, net.trainable_params(), SCHEDULE, loss_scale=loss_scale)
     step = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), opt, sens=loss_scale)
     for _ in range(steps):
         step(ms.Tensor(X), ms.Tensor(Y))
@@ -181,15 +189,13 @@ def test_misspelt_argument_names_key_file_and_suggestion(write):
     cfg = Config.fromfile(write('o.py', "optimizer = dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999),"
                                         " weight_decya=0.05)\n"))
     with pytest.raises(ConfigError, match=r"'weight_decya'.*o\.py.*Did you mean 'weight_decay'"):
-        optimizer_args(cfg.optimizer)
-    with pytest.raises(ConfigError, match=r"'weight_decya'"):
-        build_optimizer(cfg.optimizer, [], SCHEDULE)
+        optimizer_spec(cfg.optimizer)
 
 
 def test_unknown_type_lists_the_known_ones(write):
     cfg = Config.fromfile(write('o.py', "optimizer = dict(type='Adamw', lr=1e-3)\n"))
     with pytest.raises(ConfigError) as err:
-        optimizer_args(cfg.optimizer)
+        optimizer_spec(cfg.optimizer)
     msg = str(err.value)
     assert "'Adamw'" in msg and 'optimizer.type' in msg and 'o.py' in msg
     assert "Did you mean 'AdamW'" in msg and 'Adam, AdamW, RMSprop, SGD' in msg
@@ -207,12 +213,62 @@ def test_bad_values_and_paramwise_keys(write, text, match):
     cfg = Config.fromfile(write('o.py', f"optimizer = dict(type='AdamW', lr=1e-3, weight_decay=0.05, "
                                         f"{text})\n"))
     with pytest.raises(ConfigError, match=match):
-        optimizer_args(cfg.optimizer)
+        optimizer_spec(cfg.optimizer)
+
+
+def test_spec_is_checked_once_into_plain_frozen_values(monkeypatch):
+    """Building from a spec reads its values only: with every config check disabled, two builds
+    from one spec give optimizers with the same hyper-parameters."""
+    spec = optimizer_spec(dict(type='RMSProp', lr=0.1, momentum=0.9, centered=True),
+                          grad_clip=dict(max_norm=2))
+    assert isinstance(spec, OptimizerSpec) and spec == optimizer_spec(
+        dict(type='RMSprop', lr=0.1, momentum=0.9, centered=True), grad_clip=dict(max_norm=2.0))
+    assert spec.type == 'RMSprop' and spec.max_norm == 2.0 and spec.paramwise is None
+    assert spec.values == (('lr', 0.1), ('alpha', 0.99), ('eps', 1e-8), ('weight_decay', 0.0),
+                           ('momentum', 0.9), ('centered', True))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.type = 'SGD'
+    hash(spec)
+
+    def no_check(*args, **kwargs):
+        raise AssertionError('the config was checked again')
+    for name in ('check_keys', 'number', 'flag', 'located'):
+        monkeypatch.setattr(f'ms_cls.engine.optim.spec.{name}', no_check)
+    net = nn.Dense(3, 2)
+    opts = [build_optimizer(spec, None, SCHEDULE, loss_scale=4.0, net=net) for _ in range(2)]
+    for opt in opts:
+        assert type(opt).__name__ == 'RMSprop' and opt.centered and opt.clip_norm == 8.0
+        assert (opt.alpha, float(opt.momentum.asnumpy()), float(opt.eps.asnumpy())) == \
+            pytest.approx((0.99, 0.9, 1e-8))
+        np.testing.assert_allclose(group_lr(opt, net.weight), SCHEDULE)
+    with pytest.raises(TypeError, match='optimizer_spec'):
+        build_optimizer(dict(type='SGD', lr=0.1), None, SCHEDULE, net=net)
+
+
+def test_paramwise_cfg_is_resolved_in_the_spec():
+    spec = optimizer_spec(dict(type='SGD', lr=0.1, weight_decay=1e-4, paramwise_cfg=dict(
+        norm_decay_mult=0, custom_keys={'head': dict(lr_mult=10), 'backbone.layer1': {}})))
+    assert spec.paramwise == ParamwiseSpec(
+        custom_keys=(CustomKey('backbone.layer1'), CustomKey('head', lr_mult=10.0)),
+        norm_decay_mult=0.0)
+    assert optimizer_spec(dict(type='SGD', lr=0.1, paramwise_cfg={})).paramwise is None
+
+
+def test_scheduled_momentum_is_sgd_momentum():
+    """What a momentum_config scales is the optimizer's business: the spec answers it."""
+    assert optimizer_spec(dict(type='SGD', lr=0.1, momentum=0.9)).scheduled_momentum('cyclic') \
+        == 0.9
+    no_momentum = optimizer_spec(dict(type='SGD', lr=0.1))
+    assert no_momentum.scheduled_momentum('OneCycle') == 0.0   # OneCycle sets its own range
+    with pytest.raises(ConfigError, match=r"needs optimizer\.momentum > 0"):
+        no_momentum.scheduled_momentum('cyclic')
+    with pytest.raises(ConfigError, match="schedules SGD's momentum; optimizer.type is 'AdamW'"):
+        optimizer_spec(dict(type='AdamW', lr=0.1)).scheduled_momentum('cyclic')
 
 
 def test_decay_mult_without_weight_decay_is_an_error_as_in_mmcv():
     with pytest.raises(ConfigError, match=r"norm_decay_mult needs optimizer\.weight_decay"):
-        optimizer_args(dict(type='SGD', lr=0.1, paramwise_cfg=dict(norm_decay_mult=0.0)))
+        optimizer_spec(dict(type='SGD', lr=0.1, paramwise_cfg=dict(norm_decay_mult=0.0)))
 
 
 # --- paramwise_cfg -----------------------------------------------------------------------------
@@ -221,7 +277,7 @@ def test_without_paramwise_cfg_every_parameter_is_decayed_as_in_mmcls():
     _, net = resnet18()
     for opt_cfg in (dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4),
                     dict(type='AdamW', lr=0.1, weight_decay=1e-4)):
-        opt = build_optimizer(opt_cfg, net.trainable_params(), SCHEDULE)
+        opt = build(opt_cfg, net.trainable_params(), SCHEDULE)
         for param in (net.backbone.bn1.gamma, net.backbone.bn1.beta, net.head.classifier.bias,
                       net.backbone.conv1.weight):
             assert decay_of(opt, param) == pytest.approx(1e-4)
@@ -230,9 +286,9 @@ def test_without_paramwise_cfg_every_parameter_is_decayed_as_in_mmcls():
 
 def test_norm_and_bias_decay_mult():
     _, net = resnet18()
-    opt = build_optimizer(dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4,
-                               paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0)),
-                          net.trainable_params(), SCHEDULE, net=net)
+    opt = build(dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4,
+                     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0)),
+                net.trainable_params(), SCHEDULE, net=net)
     names = {p.name: p for p in net.trainable_params()}
     assert 'layer2.0.down_sample.1.gamma' in names  # the downsample BN is a norm layer too
     for name, param in names.items():
@@ -244,9 +300,9 @@ def test_norm_and_bias_decay_mult():
 
 def test_custom_keys_give_the_head_a_10x_lr_schedule():
     _, net = resnet18()
-    opt = build_optimizer(dict(type='AdamW', lr=0.1, weight_decay=0.05,
-                               paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=10.0)})),
-                          net.trainable_params(), SCHEDULE, net=net)
+    opt = build(dict(type='AdamW', lr=0.1, weight_decay=0.05,
+                     paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=10.0)})),
+                net.trainable_params(), SCHEDULE, net=net)
     assert opt.is_group_lr
     for param in (net.head.classifier.weight, net.head.classifier.bias):
         np.testing.assert_allclose(group_lr(opt, param), SCHEDULE * 10, rtol=1e-6)
@@ -260,9 +316,9 @@ def test_custom_keys_give_the_head_a_10x_lr_schedule():
 def test_longest_custom_key_wins():
     _, net = resnet18()
     custom = {'backbone': dict(lr_mult=0.5), 'backbone.layer1': dict(lr_mult=0.1, decay_mult=0.0)}
-    opt = build_optimizer(dict(type='SGD', lr=0.1, weight_decay=1e-4,
-                               paramwise_cfg=dict(norm_decay_mult=2.0, custom_keys=custom)),
-                          net.trainable_params(), SCHEDULE, net=net)
+    opt = build(dict(type='SGD', lr=0.1, weight_decay=1e-4,
+                     paramwise_cfg=dict(norm_decay_mult=2.0, custom_keys=custom)),
+                net.trainable_params(), SCHEDULE, net=net)
     for param in net.backbone.layer1.trainable_params():
         np.testing.assert_allclose(group_lr(opt, param), SCHEDULE * 0.1, rtol=1e-6)
         assert decay_of(opt, param) == 0.0
@@ -276,17 +332,17 @@ def test_longest_custom_key_wins():
 def test_frozen_parameters_are_in_no_group():
     _, net = resnet18(frozen_stages=1)
     frozen = {id(p) for p in net.get_parameters() if not p.requires_grad}
-    cfg = dict(type='SGD', lr=0.1, weight_decay=1e-4,
-               paramwise_cfg=dict(norm_decay_mult=0.0, custom_keys={'backbone.layer1': dict(lr_mult=2.0),
-                                                                   'head': dict(lr_mult=10.0)}))
+    spec = optimizer_spec(dict(type='SGD', lr=0.1, weight_decay=1e-4, paramwise_cfg=dict(
+        norm_decay_mult=0.0, custom_keys={'backbone.layer1': dict(lr_mult=2.0),
+                                          'head': dict(lr_mult=10.0)})))
     for params in (net.trainable_params(), list(net.get_parameters())):
-        opt = build_optimizer(cfg, params, SCHEDULE, net=net)
+        opt = build_optimizer(spec, params, SCHEDULE, net=net)
         names = [p.name for p in opt.parameters]
         assert names == [p.name for p in net.trainable_params()]
         assert not frozen & {id(p) for p in opt.parameters}
         assert not [n for n in names if n.startswith(('conv1.', 'bn1.', 'layer1.'))]
     # the trainer's call, parameters taken from the network
-    opt = build_optimizer(cfg, None, SCHEDULE, net=net)
+    opt = build_optimizer(spec, None, SCHEDULE, net=net)
     assert [p.name for p in opt.parameters] == [p.name for p in net.trainable_params()]
 
 
@@ -298,9 +354,9 @@ def test_mmcls_swin_adamw_schedule_on_swin_tiny():
     paramwise_cfg = dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                          custom_keys={'.absolute_pos_embed': dict(decay_mult=0.0),
                                       '.relative_position_bias_table': dict(decay_mult=0.0)})
-    opt = build_optimizer(dict(type='AdamW', lr=5e-4 * 1024 / 512, weight_decay=0.05, eps=1e-8,
-                               betas=(0.9, 0.999), paramwise_cfg=paramwise_cfg),
-                          net.trainable_params(), SCHEDULE, net=net)
+    opt = build(dict(type='AdamW', lr=5e-4 * 1024 / 512, weight_decay=0.05, eps=1e-8,
+                     betas=(0.9, 0.999), paramwise_cfg=paramwise_cfg),
+                net.trainable_params(), SCHEDULE, net=net)
     decayed = [p.name for p in opt.parameters if decay_of(opt, p) > 0]
     tables = [p.name for p in opt.parameters if p.name.endswith('relative_position_bias_table')]
     assert tables and not set(tables) & set(decayed)
@@ -329,9 +385,9 @@ def test_dwconv_decay_bias_lr_torch_norm_names_and_shared_parameters():
     cfg = dict(type='SGD', lr=0.1, weight_decay=0.1, paramwise_cfg=paramwise)
     with pytest.raises(ConfigError, match=r"fc\.weight is shared by fc\.weight and tied\.weight.*"
                                           r"bypass_duplicate=True"):
-        build_optimizer(cfg, net.trainable_params(), SCHEDULE, net=net)
+        build(cfg, net.trainable_params(), SCHEDULE, net=net)
     paramwise['bypass_duplicate'] = True
-    opt = build_optimizer(cfg, net.trainable_params(), SCHEDULE, net=net)
+    opt = build(cfg, net.trainable_params(), SCHEDULE, net=net)
     expect = {  # name: (lr_mult, weight decay)
         'dw.weight': (1, 0.05), 'dw.bias': (2, 0.05),  # a depthwise conv's bias takes dwconv's
         'pw.weight': (1, 0.1), 'pw.bias': (2, 0.0),
@@ -348,16 +404,16 @@ def test_dwconv_decay_bias_lr_torch_norm_names_and_shared_parameters():
 def test_paramwise_cfg_needs_the_network():
     _, net = resnet18()
     with pytest.raises(ValueError, match='net=net'):
-        build_optimizer(dict(type='SGD', lr=0.1, paramwise_cfg=dict(bias_lr_mult=2.0)),
-                        net.trainable_params(), SCHEDULE)
+        build(dict(type='SGD', lr=0.1, paramwise_cfg=dict(bias_lr_mult=2.0)),
+              net.trainable_params(), SCHEDULE)
 
 
 def train_dense_clipped(opt_cfg, max_norm, loss_scale=1.0):
     """One step with grad_clip -> (weight change, bias change, unclipped gradients)."""
     ms.set_context(mode=ms.GRAPH_MODE)
     net = nn.Dense(3, 2, weight_init=ms.Tensor(W0), bias_init=ms.Tensor(B0))
-    opt = build_optimizer(opt_cfg, net.trainable_params(), SCHEDULE, loss_scale=loss_scale,
-                          grad_clip=dict(max_norm=max_norm))
+    opt = build_optimizer(optimizer_spec(opt_cfg, grad_clip=dict(max_norm=max_norm)),
+                          net.trainable_params(), SCHEDULE, loss_scale=loss_scale)
     step = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), opt, sens=loss_scale)
     step(ms.Tensor(X), ms.Tensor(Y))
     return net.weight.asnumpy() - W0, net.bias.asnumpy() - B0, dense_grads(W0, B0)
@@ -385,14 +441,11 @@ def test_grad_clip_works_with_every_optimizer_and_is_checked():
         dw, _, _ = train_dense_clipped(opt_cfg, 1e-3)
         assert np.isfinite(dw).all() and np.abs(dw).max() > 0, opt_cfg
     with pytest.raises(ConfigError, match='needs max_norm'):
-        build_optimizer(dict(type='SGD', lr=0.1), None, SCHEDULE, net=nn.Dense(3, 2),
-                        grad_clip=dict(norm_type=2))
+        optimizer_spec(dict(type='SGD', lr=0.1), grad_clip=dict(norm_type=2))
     with pytest.raises(ConfigError, match='L2 norm only'):
-        build_optimizer(dict(type='SGD', lr=0.1), None, SCHEDULE, net=nn.Dense(3, 2),
-                        grad_clip=dict(max_norm=1, norm_type=1))
+        optimizer_spec(dict(type='SGD', lr=0.1), grad_clip=dict(max_norm=1, norm_type=1))
     with pytest.raises(ConfigError, match=r"max_norm = -1: expected a number in \(0, inf\)"):
-        build_optimizer(dict(type='SGD', lr=0.1), None, SCHEDULE, net=nn.Dense(3, 2),
-                        grad_clip=dict(max_norm=-1))
+        optimizer_spec(dict(type='SGD', lr=0.1), grad_clip=dict(max_norm=-1))
 
 
 def test_momentum_schedule_reaches_the_compiled_update():
@@ -403,7 +456,7 @@ def test_momentum_schedule_reaches_the_compiled_update():
     from ms_cls.engine.callbacks import MomentumSchedule
     ms.set_context(mode=ms.GRAPH_MODE)
     net = nn.Dense(3, 2, weight_init=ms.Tensor(W0), bias_init=ms.Tensor(B0))
-    opt = build_optimizer(dict(type='SGD', lr=0.1, momentum=0.9), None, SCHEDULE, net=net)
+    opt = build(dict(type='SGD', lr=0.1, momentum=0.9), None, SCHEDULE, net=net)
     momenta = np.array([0.9, 0.5, 0.1], np.float32)
     seen = []
 

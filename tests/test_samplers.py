@@ -5,7 +5,7 @@ import mindspore.dataset as ds
 from conftest import tiny_cfg
 from ms_cls.config import Config
 from ms_cls.errors import ConfigError
-from ms_cls.data.builder import build_dataloader, build_sampler, check_sampler
+from ms_cls.data.builder import build_dataloader, build_sampler, sampler_spec
 from ms_cls.data.samplers import ClassBalancedSampler, RepeatFactorSampler
 
 
@@ -74,7 +74,7 @@ def test_bad_sampler_config(sampler, match):
     cfg = Config.fromfile('configs/resnet/resnet18_1xb64_demo-32px.py',
                           {'data.sampler': sampler})
     with pytest.raises(ConfigError, match=match) as err:
-        check_sampler(cfg.data.get('sampler'))
+        sampler_spec(cfg.data.get('sampler'))
     assert 'data.sampler' in str(err.value)
 
 

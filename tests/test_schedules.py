@@ -237,3 +237,15 @@ momentum_config = dict(policy='cyclic', target_ratio=(0.85 / 0.95, 1), cyclic_ti
     cfg.merge_from_dict({'optimizer': dict(type='AdamW', lr=0.01)})
     with pytest.raises(ConfigError, match="momentum_config schedules SGD's momentum"):
         schedule_frame(cfg, dataset_size=100)
+
+
+def test_base_momentum_takes_the_optimizer_spec():
+    from ms_cls.engine.optim import optimizer_spec
+    from ms_cls.engine.schedules import base_momentum
+    sgd = optimizer_spec(dict(type='SGD', lr=0.1, momentum=0.9))
+    assert base_momentum(None, sgd) is None
+    assert base_momentum(dict(policy='cyclic'), sgd) == 0.9
+    with pytest.raises(ConfigError, match="momentum_config must be a dict"):
+        base_momentum('cyclic', sgd)
+    with pytest.raises(ConfigError, match=r"needs optimizer\.momentum > 0"):
+        base_momentum(dict(policy='step', step=[1]), optimizer_spec(dict(type='SGD', lr=0.1)))

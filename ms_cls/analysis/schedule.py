@@ -3,16 +3,19 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..data.builder import loader_spec
 from ..plan import schedule_plan
 
 
 def steps_per_epoch(cfg, dataset_size, ngpus=1):
-    """Iterations per epoch as the trainer runs them (incomplete last batch dropped)."""
-    batch = cfg.data.samples_per_gpu * ngpus
-    steps = dataset_size // batch
+    """Iterations per epoch as the trainer runs them (the incomplete last batch is dropped
+    unless the training loader's drop_last is False)."""
+    loader = loader_spec(cfg.data, 'train')
+    batch = loader.batch_size * ngpus
+    steps = dataset_size // batch if loader.drop_last else -(-dataset_size // batch)
     if steps < 1:
         raise ConfigError(f"--dataset-size {dataset_size} is smaller than one batch "
-                          f"({cfg.data.samples_per_gpu} x {ngpus} GPUs).")
+                          f"({loader.batch_size} x {ngpus} GPUs).")
     return steps
 
 
@@ -25,8 +28,8 @@ def schedule_frame(cfg, dataset_size, ngpus=1):
         momentum = plan.momentum.values(plan.base_momentum, plan.max_epochs,
                                         steps).astype(np.float64)
     else:
-        opt = cfg.optimizer
-        fixed = opt.get('momentum', opt.get('betas', (0.0,))[0] if opt.get('betas') else 0.0)
+        values = dict(plan.optimizer.values)   # torch's defaults filled in (Adam's beta1 0.9)
+        fixed = values.get('momentum', values.get('betas', (0.0,))[0])
         momentum = np.full(len(lrs), float(fixed))
     return pd.DataFrame({'iter': np.arange(len(lrs)), 'lr': lrs.astype(np.float64),
                          'momentum': momentum})

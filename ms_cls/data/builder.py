@@ -120,7 +120,10 @@ def sampler_spec(sampler_cfg, where='data.sampler'):
     args = subset(sampler_cfg, ('type',))
     sampler = SAMPLERS.items[name]
     check_args(sampler, args, f"{where} '{name}'", ('labels',))
-    sampler.check_args(**args)
+    try:
+        sampler.check_args(**args)
+    except TypeError as err:   # a required argument is missing
+        raise ConfigError(f"{where} '{name}': {err}") from None
     return SamplerSpec(name, tuple(args.items()))
 
 

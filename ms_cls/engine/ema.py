@@ -7,17 +7,18 @@ checkpoints see them; the raw weights go back in before the next epoch. BatchNor
 not averaged (torch buffers, as in mmcv). A checkpoint then holds the EMA weights under the usual
 names (what was validated, what eval/predict load) and the raw weights under ``raw.<name>``.
 """
+from dataclasses import dataclass
+
 import mindspore as ms
 import mindspore.nn as nn
 import mindspore.ops as ops
 from mindspore.train import Callback
 
 from ..errors import ConfigError
-from ..validation import check_keys
+from ..validation import Registry, check_keys, located
 from ..models.weights import RAW_PREFIX
 
 HOOK_KEYS = ('type', 'momentum', 'interval', 'warm_up', 'priority', 'resume_from')
-HOOKS = ('EMAHook',)
 
 _ema_update = ops.MultitypeFuncGraph('ms_cls_ema_update')
 
@@ -47,24 +48,32 @@ class EMAWeights(nn.Cell):
             average.set_data(ms.Tensor(held))
 
 
-def ema_hook_args(custom_hooks):
-    """``custom_hooks`` -> the EMAHook's (momentum, interval, warm_up), or None without one."""
+@dataclass(frozen=True)
+class EMASpec:
+    """A checked ``EMAHook`` config; the defaults are mmcv's."""
+    momentum: float = 0.0002
+    interval: int = 1
+    warm_up: float = 100
+
+
+HOOKS = Registry('custom hook', {'EMAHook': EMASpec})
+
+
+def ema_spec(custom_hooks):
+    """``custom_hooks`` -> the EMAHook's :class:`EMASpec`, or None without one."""
     if custom_hooks is None:
         return None
     if not isinstance(custom_hooks, (list, tuple)):
         raise ConfigError(f"custom_hooks must be a list of dicts, got {custom_hooks!r}.")
     found = None
     for i, hook in enumerate(custom_hooks):
-        if not isinstance(hook, dict) or hook.get('type') not in HOOKS:
-            kind = hook.get('type') if isinstance(hook, dict) else hook
-            raise ConfigError(f"custom_hooks[{i}] = {kind!r}: ms_cls supports {HOOKS} "
-                              "(its callbacks cover logging, checkpoints and lr/momentum).")
+        _hook_type(hook, i)
         check_keys(hook, HOOK_KEYS, f'custom_hooks[{i}] (EMAHook)')
         if hook.get('resume_from'):
             raise ConfigError(f"custom_hooks[{i}].resume_from is not supported; remove it.")
-        momentum = hook.get('momentum', 0.0002)
-        interval = hook.get('interval', 1)
-        warm_up = hook.get('warm_up', 100)
+        momentum = hook.get('momentum', EMASpec.momentum)
+        interval = hook.get('interval', EMASpec.interval)
+        warm_up = hook.get('warm_up', EMASpec.warm_up)
         if not (isinstance(momentum, (int, float)) and 0 < momentum < 1):
             raise ConfigError(f"custom_hooks[{i}].momentum={momentum!r} must be in (0, 1), "
                               "e.g. 1e-4 (the weight of the newest weights).")
@@ -74,8 +83,20 @@ def ema_hook_args(custom_hooks):
             raise ConfigError(f"custom_hooks[{i}].warm_up={warm_up!r} must be >= 0.")
         if found:
             raise ConfigError("custom_hooks has two EMAHooks; keep one.")
-        found = (float(momentum), interval, warm_up)
+        found = EMASpec(float(momentum), interval, warm_up)
     return found
+
+
+def _hook_type(hook, i):
+    """The hook's type name; the message says where in the list the hook stands."""
+    if not isinstance(hook, dict):
+        raise ConfigError(f"custom_hooks[{i}] = {hook!r}: expected a dict such as "
+                          "dict(type='EMAHook', momentum=1e-4).")
+    try:
+        return HOOKS.name(hook.get('type'), located(hook, f'custom_hooks.{i}').where('type'))
+    except ConfigError as err:
+        raise ConfigError(f"custom_hooks[{i}] = {hook.get('type')!r}: {err} ms_cls's callbacks "
+                          "cover logging, checkpoints and lr/momentum.") from None
 
 
 def ema_momentum(momentum, interval, warm_up, step):
@@ -93,10 +114,10 @@ class EMAHook(Callback):
     the epoch, because ``Model.fit`` validates before ``on_train_epoch_end``.
     """
 
-    def __init__(self, params, momentum=0.0002, interval=1, warm_up=100):
+    def __init__(self, params, spec):
         super().__init__()
         self.ema = EMAWeights([p for p in params if p.requires_grad])
-        self.momentum, self.interval, self.warm_up = momentum, interval, warm_up
+        self.spec = spec
         self.swapped = False
 
     def on_train_epoch_begin(self, run_context):
@@ -106,7 +127,8 @@ class EMAHook(Callback):
 
     def on_train_step_end(self, run_context):
         cb = run_context.original_args()
-        momentum = ema_momentum(self.momentum, self.interval, self.warm_up, cb.cur_step_num - 1)
+        spec = self.spec
+        momentum = ema_momentum(spec.momentum, spec.interval, spec.warm_up, cb.cur_step_num - 1)
         if momentum is not None:
             self.ema(ms.Tensor(momentum, ms.float32))
         if cb.cur_step_num % cb.batch_num == 0:

@@ -345,3 +345,14 @@ def scaled_lr(lr, auto_scale_lr, total_batch):
     scaled = lr * total_batch / auto['base_batch_size']
     return scaled, (f"auto_scale_lr: lr {lr:g} x {total_batch} / {auto['base_batch_size']} = "
                     f"{scaled:g}")
+
+
+def base_momentum(momentum_config, optimizer):
+    """The momentum ``momentum_config`` schedules (None without one); ``optimizer`` is the
+    :class:`~ms_cls.engine.optim.OptimizerSpec`, which says whether it has such a momentum."""
+    if momentum_config is None:
+        return None
+    if not isinstance(momentum_config, dict):
+        raise ConfigError(f"momentum_config must be a dict such as dict(policy='cyclic'), got "
+                          f"{momentum_config!r}.")
+    return optimizer.scheduled_momentum(momentum_config.get('policy'))

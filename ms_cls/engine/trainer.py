@@ -25,7 +25,7 @@ from ..runtime import onednn_note
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, TrainMonitor
 from .ema import EMAHook
 from .log import RunLog
-from .optimizers import build_optimizer
+from .optim import build_optimizer
 
 
 def train(cfg, work_dir=None):
@@ -110,11 +110,8 @@ def build_training(plan, data, log):
     lr_values = plan.lr.values(plan.base_lr, plan.max_epochs, steps)
     log.info(plan.precision.line)
     net = plan.net
-    name, args = plan.optimizer
-    optimizer = build_optimizer(dict(args, type=name), net.trainable_params(), lr_values,
-                                loss_scale=plan.precision.optimizer_loss_scale, net=net,
-                                grad_clip=None if plan.grad_clip is None
-                                else dict(max_norm=plan.grad_clip))
+    optimizer = build_optimizer(plan.optimizer, net.trainable_params(), lr_values,
+                                loss_scale=plan.precision.optimizer_loss_scale, net=net)
     model = Model(net, loss_fn=plan.loss_fn, optimizer=optimizer,
                   metrics=_metrics(net.head, len(data.classes)),
                   amp_level=plan.precision.amp_level,
@@ -126,8 +123,9 @@ def build_training(plan, data, log):
             built[hook] = MomentumSchedule(optimizer, plan.momentum.values(
                 plan.base_momentum, plan.max_epochs, steps))
         elif hook == 'ema':
-            built[hook] = EMAHook(net.trainable_params(), *plan.ema)
-            log.info(f"EMA: momentum {plan.ema[0]:g} every {plan.ema[1]} step(s); validation "
+            built[hook] = EMAHook(net.trainable_params(), plan.ema)
+            log.info(f"EMA: momentum {plan.ema.momentum:g} every {plan.ema.interval} step(s); "
+                     "validation "
                      "and checkpoints use the averaged weights (raw ones saved as raw.*)")
         elif hook == 'monitor':
             built[hook] = TrainMonitor(log, state, lr_values, plan.max_epochs, plan.log_interval)
