@@ -78,6 +78,9 @@ def flag(cfg, key):
     return cfg[key]
 
 
+PLURALS = {'type': 'types', 'policy': 'policies'}
+
+
 class Registry:
     """Type name -> factory for one kind of config dict (``what``: 'optimizer', 'backbone', ...).
 
@@ -115,7 +118,8 @@ class Registry:
         shown = repr(resolved) + (f" (written {name!r})" if resolved != name else '')
         raise ConfigError(f"Unknown {what or self.what} {self.kind} {shown}"
                           + (f" in {where_}" if where_ else '') + f".{hint}"
-                          f" Known: {', '.join(sorted(self.items))}.")
+                          f" Known {PLURALS.get(self.kind, self.kind + 's')}: "
+                          f"{', '.join(sorted(self.items))}.")
 
     def get(self, name, where_=None):
         return self.items[self.name(name, where_)]

@@ -178,7 +178,7 @@ def test_no_augments_means_no_op():
 @pytest.mark.parametrize('train_cfg, match', [
     (dict(augments=[dict(type='BatchMixUp', alpha=0.8)]),
      r"Unknown batch augment type 'BatchMixUp' in model\.train_cfg\.augments\.0\.type\. "
-     r"Did you mean 'BatchMixup'\? Known types: BatchCutMix, BatchMixup, BatchResizeMix"),
+     r"Did you mean 'BatchMixup'\? Known types: BatchCutMix, BatchMixup, BatchResizeMix, Identity"),
     (dict(augments=[dict(type='BatchMixup', alpha=0.0)]),
      r"model\.train_cfg\.augments\.0\.alpha is 0\.0; it must be a number > 0"),
     (dict(augments=[dict(type='BatchCutMix', alpha=-1)]), r"augments\.0\.alpha is -1"),

@@ -18,9 +18,8 @@ import numbers
 import numpy as np
 import mindspore.dataset as ds
 
-from ..config import ConfigDict
-from ..errors import ConfigError, did_you_mean
-from ..validation import check_keys, subset
+from ..errors import ConfigError
+from ..validation import Registry, check_keys, located, subset
 
 TRAIN_CFG_KEYS = ('augments',)
 INTERPOLATIONS = ('nearest', 'bilinear')
@@ -182,8 +181,8 @@ def resize(images, height, width, interpolation='bilinear'):
     return rows[..., left] * (1 - wx) + rows[..., right] * wx
 
 
-AUGMENTS = {'BatchMixup': BatchMixup, 'BatchCutMix': BatchCutMix,
-            'BatchResizeMix': BatchResizeMix, 'Identity': Identity}
+AUGMENTS = Registry('batch augment', {'BatchMixup': BatchMixup, 'BatchCutMix': BatchCutMix,
+                                      'BatchResizeMix': BatchResizeMix, 'Identity': Identity})
 ARGS = {'BatchMixup': ('alpha', 'prob'),
         'BatchCutMix': ('alpha', 'prob', 'cutmix_minmax', 'correct_lam'),
         'BatchResizeMix': ('alpha', 'lam_min', 'lam_max', 'interpolation', 'prob',
@@ -191,23 +190,13 @@ ARGS = {'BatchMixup': ('alpha', 'prob'),
         'Identity': ('prob',)}
 
 
-def _located(cfg, path):
-    """A plain dict (built in code, not read from a file) as a ConfigDict that knows its path."""
-    return cfg if isinstance(cfg, ConfigDict) or not isinstance(cfg, dict) \
-        else ConfigDict(cfg, path=path)
-
-
 def _build_augment(aug_cfg, num_classes, path):
     """One augment dict -> augment object; every mistake is a ConfigError naming its key."""
-    aug_cfg = _located(aug_cfg, path)
+    aug_cfg = located(aug_cfg, path)
     if not isinstance(aug_cfg, dict) or 'type' not in aug_cfg:
         raise ConfigError(f"{path} must be a dict with a 'type' key, e.g. "
                           f"dict(type='BatchMixup', alpha=0.8, prob=0.5); got {aug_cfg!r}.")
-    name = aug_cfg['type']
-    if name not in AUGMENTS:
-        raise ConfigError(f"Unknown batch augment type {name!r} in {aug_cfg.where('type')}."
-                          f"{did_you_mean(name, AUGMENTS)} Known types: "
-                          f"{', '.join(sorted(AUGMENTS))}.")
+    name = AUGMENTS.name(aug_cfg['type'], aug_cfg.where('type'))
     check_keys(subset(aug_cfg, ('type',)), ARGS[name] + ('num_classes',), f"augment '{name}'")
     given = aug_cfg.get('num_classes')
     if given is not None and given != num_classes:
@@ -218,7 +207,7 @@ def _build_augment(aug_cfg, num_classes, path):
         raise ConfigError(f"{aug_cfg.where()} ({name}) needs alpha, e.g. "
                           f"dict(type='{name}', alpha=1.0, prob=0.5).")
     try:
-        return AUGMENTS[name](**subset(aug_cfg, ('type', 'num_classes')))
+        return AUGMENTS.items[name](**subset(aug_cfg, ('type', 'num_classes')))
     except _BadValue as err:
         raise ConfigError(f"{aug_cfg.where(err.key)} is {aug_cfg.get(err.key)!r}; it "
                           f"{err.requirement}.") from None
@@ -290,7 +279,7 @@ def build_batch_augments(train_cfg, num_classes, seed=None):
     """
     if train_cfg is None:
         return None
-    train_cfg = _located(train_cfg, 'model.train_cfg')
+    train_cfg = located(train_cfg, 'model.train_cfg')
     if not isinstance(train_cfg, dict):
         raise ConfigError(f"model.train_cfg must be a dict such as dict(augments=[dict("
                           f"type='BatchMixup', alpha=0.8, prob=0.5)]), got {train_cfg!r}.")

@@ -4,6 +4,7 @@ The run plan checks the data section into values (a dataset config per split, a 
 split, a SamplerSpec) before any folder is scanned; the datasets, sampler and loaders are built
 from those once the run starts.
 """
+import inspect
 from dataclasses import dataclass
 
 import mindspore.dataset as ds
@@ -120,10 +121,12 @@ def sampler_spec(sampler_cfg, where='data.sampler'):
     args = subset(sampler_cfg, ('type',))
     sampler = SAMPLERS.items[name]
     check_args(sampler, args, f"{where} '{name}'", ('labels',))
-    try:
-        sampler.check_args(**args)
-    except TypeError as err:   # a required argument is missing
-        raise ConfigError(f"{where} '{name}': {err}") from None
+    missing = [p.name for p in inspect.signature(sampler).parameters.values()
+               if p.default is p.empty and p.name != 'labels' and p.name not in args]
+    if missing:
+        raise ConfigError(f"{where}: '{name}' needs {', '.join(missing)} "
+                          f"({sampler_cfg.where()}).")
+    sampler.check_args(**args)
     return SamplerSpec(name, tuple(args.items()))
 
 

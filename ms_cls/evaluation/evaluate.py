@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
-from ..data.builder import build_dataset
+from ..data.builder import build_dataset, loader_spec
 from ..data.pipeline import build_pipeline
 from .inference import ensemble_probs, load_models
 from .metrics import evaluate, per_class_table
@@ -51,9 +51,10 @@ def evaluate_models(configs, checkpoints, split='val', metrics=('accuracy',), me
     datasets = {id(m): build_dataset(m.cfg.data, split, m.classes) for m in models}
     dataset = datasets[id(models[0])]
     dataset.check_readable()
+    loader = loader_spec(cfg.data, split)   # data.<split>_dataloader over the data-level keys
     probs = ensemble_probs(
-        models, lambda m: datasets[id(m)], batch_size or cfg.data.get('samples_per_gpu', 32),
-        workers or cfg.data.get('workers_per_gpu', 2), tta, weights,
+        models, lambda m: datasets[id(m)], batch_size or loader.batch_size,
+        workers or loader.workers, tta, weights,
         ops_for=lambda m: build_pipeline(datasets[id(m)].pipeline, f'data.{split}.pipeline'))
     labels = np.array([label for _, label in dataset.samples], dtype=np.int64)
     scores = evaluate(probs, labels, models[0].classes, metrics, metric_options)
