@@ -20,7 +20,7 @@ from .engine.precision import NOT_SET, Precision, precision_for
 from .engine.schedules import base_momentum, lr_schedule_spec, schedule_spec, scaled_lr
 from .models.builder import build_loss, build_model
 from .runtime import init_context
-from .validation import check_keys, positive_int
+from .validation import check_keys, positive_int, where
 
 #: The callbacks of a run, in the order they run at each step and epoch end (mmcls's
 #: ``register_training_hooks`` priorities): the momentum is set before a step; the EMA
@@ -70,6 +70,7 @@ class RunPlan:
     mode: str
     seed: object
     net: object                     # ImageClassifier, classes attached once the data is read
+    num_classes_where: str          # where model.head.num_classes was set, for messages
     loss_fn: object
     pipelines: dict                 # split -> MindSpore ops
     batch_augments: object          # BatchAugments or None
@@ -120,7 +121,8 @@ def build_plan(cfg, work_dir=None):
     return RunPlan(
         config=cfg, work_dir=work_dir or cfg.get('work_dir') or default_work_dir(cfg),
         device=device, mode=cfg.get('mode', 'graph'), seed=cfg.get('seed'),
-        net=net, loss_fn=build_loss(cfg.model),
+        net=net, num_classes_where=where(cfg.model.head, 'num_classes'),
+        loss_fn=build_loss(cfg.model),
         pipelines={split: build_pipeline(datasets[split].get('pipeline', []),
                                          f'data.{split}.pipeline') for split in datasets},
         batch_augments=build_batch_augments(cfg.model.get('train_cfg'), net.head.num_classes),

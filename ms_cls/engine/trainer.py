@@ -78,7 +78,7 @@ def load_data(plan, log):
     log.info(f"train: {len(train_set)} images in {len(classes)} classes from "
              f"{train_set.data_prefix}" + (f"; val: {len(val_set)} images from "
                                             f"{val_set.data_prefix}" if val_set else ''))
-    attach_classes(plan.net, classes, plan.config.model)
+    attach_classes(plan.net, classes, plan.num_classes_where)
     for _, path in plan.init_weights:
         load_weights(plan.net, path, log=log.info)
     spec = plan.loaders['train']

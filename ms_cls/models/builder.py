@@ -1,6 +1,6 @@
 """Config dict -> network cells. Plain name -> class tables; no registry framework."""
 from ..errors import ConfigError
-from ..validation import Registry, check_keys, subset
+from ..validation import Registry, check_keys, subset, where
 from .classifier import GlobalAveragePooling, ImageClassifier, LinearClsHead
 from .losses import CrossEntropyLoss, LabelSmoothLoss
 from .resnet import ResNet
@@ -46,17 +46,15 @@ def build_model(model_cfg, classes=None):
     head = _build(model_cfg['head'], HEADS, 'head')
     net = ImageClassifier(backbone, neck, head)
     if classes is not None:
-        attach_classes(net, classes, model_cfg)
+        attach_classes(net, classes, where(model_cfg['head'], 'num_classes'))
     return net
 
 
-def attach_classes(net, classes, model_cfg):
-    """Name the outputs; their number must be the head's ``num_classes``."""
+def attach_classes(net, classes, set_at='model.head.num_classes'):
+    """Name the outputs; their number must be the head's ``num_classes`` (``set_at``: where the
+    config set it, for the message)."""
     if len(classes) != net.head.num_classes:
-        head_cfg = model_cfg['head']
-        where = head_cfg.where('num_classes') if hasattr(head_cfg, 'where') \
-            else 'model.head.num_classes'
-        raise ConfigError(f"{where} is {net.head.num_classes} but the dataset has "
+        raise ConfigError(f"{set_at} is {net.head.num_classes} but the dataset has "
                           f"{len(classes)} classes; set model.head.num_classes={len(classes)}.")
     net.classes = list(classes)
 
