@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..fileio import atomic_path
+from ..fileio import save_figure
 
 EPOCH_TIME = re.compile(r'^Epoch time: ([\d.]+) ms')
 NOT_KEYS = ('mode', 'epoch', 'iter', 'step')
@@ -156,8 +156,7 @@ def plot_curves(logs, keys, out, legend=None, title=None):
     if title:
         axes[0, 0].set_title(title)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=ext, dpi=100)
+    save_figure(out, fig, format=ext, dpi=100)
     plt.close(fig)
     return notes
 

@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import re
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from ..config import Config
 from ..errors import ConfigError
 from ..engine.schedules import policy_name, scaled_lr
-from ..fileio import atomic_path
+from ..fileio import atomic_write, write_csv, write_text
 from .logs import format_minutes, load_json_log
 
 TOP1, TOP5 = 'accuracy_top-1', 'accuracy_top-5'
@@ -229,11 +230,9 @@ def write_comparison(frame, notes, md_path=None, csv_path=None):
         text = markdown_table(frame) + '\n'
         if notes:
             text += '\n' + ''.join(f"- {n}\n" for n in notes)
-        with atomic_path(md_path) as tmp, open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
+        write_text(md_path, text)
     if csv_path:
-        with atomic_path(csv_path) as tmp:
-            frame.to_csv(tmp, index=False, float_format='%.6g')
+        write_csv(csv_path, frame, float_format='%.6g')
 
 
 THUMB = 160
@@ -345,8 +344,7 @@ def analyze_results(result_path, out_dir, topk=5, data_prefix=None):
         sheet = contact_sheet([(f"right {len(right)}", right.head(topk)),
                                (f"wrong {len(wrong)}", wrong.head(topk))], data_prefix, topk,
                               f"{name}: {len(right)}/{len(rows)} right")
-        with atomic_path(os.path.join(sheets_dir, file)) as tmp:
-            sheet.save(tmp, format='PNG')
+        atomic_write(os.path.join(sheets_dir, file), partial(sheet.save, format='PNG'))
         confused = wrong['pred_class'].value_counts()
         table.append((len(right) / len(rows), name, len(rows), len(right), len(wrong),
                       f"{confused.index[0]} ({confused.iloc[0]})" if len(confused) else '-', file))
@@ -362,6 +360,5 @@ def analyze_results(result_path, out_dir, topk=5, data_prefix=None):
     lines += [f"| {name} | {n} | {r} | {w} | {acc:.3f} | {confused} | [png](classes/{file}) |"
               for acc, name, n, r, w, confused, file in table]
     index = os.path.join(out_dir, 'index.md')
-    with atomic_path(index) as tmp, open(tmp, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(lines) + '\n')
+    write_text(index, '\n'.join(lines) + '\n')
     return index, len(table)

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ConfigError
 from ..data.datasets import load_rgb
-from ..fileio import atomic_path
+from ..fileio import atomic_write, save_figure, write_csv, write_text
 from .metrics import confusion_matrix
 
 OUT_ITEMS = ('pred_label', 'pred_class', 'pred_score', 'gt_label', 'topk', 'class_scores')
@@ -87,23 +88,21 @@ def write_results(path, frame, probs=None, metrics=None, items=None):
                               for c in _item_columns(frame, i)]
     table = frame[list(dict.fromkeys(columns))]
     classes = frame.attrs.get('classes')
-    with atomic_path(path) as tmp:
-        if ext == '.csv':
-            if 'class_scores' in items:
-                names = classes or [str(i) for i in range(np.shape(probs)[1])]
-                scores = pd.DataFrame(np.asarray(probs), index=table.index,
-                                      columns=[SCORE_PREFIX + str(n) for n in names])
-                table = pd.concat([table, scores], axis=1)
-            table.to_csv(tmp, index=False, float_format='%.6g')
-        else:
-            records = table.to_dict('records')
-            if 'class_scores' in items:
-                for record, row in zip(records, np.asarray(probs, dtype=float)):
-                    record['class_scores'] = [round(float(v), 6) for v in row]
-            doc = {'metrics': metrics or {}, **({'classes': classes} if classes else {}),
-                   'results': records}
-            with open(tmp, 'w', encoding='utf-8') as f:
-                json.dump(doc, f, indent=1, default=_jsonable)
+    if ext == '.csv':
+        if 'class_scores' in items:
+            names = classes or [str(i) for i in range(np.shape(probs)[1])]
+            scores = pd.DataFrame(np.asarray(probs), index=table.index,
+                                  columns=[SCORE_PREFIX + str(n) for n in names])
+            table = pd.concat([table, scores], axis=1)
+        write_csv(path, table, float_format='%.6g')
+    else:
+        records = table.to_dict('records')
+        if 'class_scores' in items:
+            for record, row in zip(records, np.asarray(probs, dtype=float)):
+                record['class_scores'] = [round(float(v), 6) for v in row]
+        doc = {'metrics': metrics or {}, **({'classes': classes} if classes else {}),
+               'results': records}
+        write_text(path, json.dumps(doc, indent=1, default=_jsonable))
 
 
 def class_table_text(table, limit=None):
@@ -149,8 +148,7 @@ def save_confusion_matrix(probs, labels, classes, path):
                 ax.text(j, i, str(count), ha='center', va='center', fontsize=font,
                         color='white' if fractions[i, j] > 0.5 else 'black')
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format='png', dpi=100)
+    save_figure(path, fig, format='png', dpi=100)
 
 
 def _annotated(path, lines, colour):
@@ -206,7 +204,7 @@ def save_show_dir(frame, dataset, show_dir, limit=None):
             if row.gt_label >= 0:
                 lines.append(f"gt: {row.gt_class}")
             stem = os.path.splitext(os.path.basename(path))[0]
-            _annotated(path, lines, colour).save(
-                os.path.join(folder, f'{rank:0{width}d}_{stem}.jpg'), quality=90)
+            atomic_write(os.path.join(folder, f'{rank:0{width}d}_{stem}.jpg'),
+                         partial(_annotated(path, lines, colour).save, format='JPEG', quality=90))
         counts[name] = len(rows)
     return counts
