@@ -55,7 +55,7 @@ def write_csv(path, frame, **to_csv):
 
 
 def save_figure(path, fig, **savefig):
-    """A matplotlib figure; the format comes from ``path``'s extension unless ``format`` is given."""
+    """A matplotlib figure; the format is ``path``'s extension unless ``format`` is given."""
     atomic_write(path, lambda tmp: fig.savefig(tmp, **savefig))
 
 

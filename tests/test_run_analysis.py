@@ -1,5 +1,6 @@
 """scripts/compare_runs.py, analyze_logs.py and analyze_results.py on real tiny work dirs."""
 import glob
+import io
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from PIL import Image
 
 from ms_cls.analysis.runs import analyze_results
 from ms_cls.data.demo import CLASS_NAMES
+from ms_cls.engine.log import DIVERGED, IMAGE_LOAD, RunLog
 
 from conftest import ROOT, tiny_cfg
 
@@ -28,23 +30,31 @@ def records(work_dir):
         return path, [json.loads(line) for line in f]
 
 
-def copy_run(src, dst, keep):
-    """A copy of the run in ``src`` whose JSON log keeps the records ``keep`` accepts."""
+def copy_run(src, dst, keep, error=None):
+    """A copy of the run in ``src`` (config and JSON log, not the text log) whose JSON log keeps
+    the records ``keep`` accepts, then gets the error record RunLog writes for ``error`` =
+    (kind, message, fields)."""
     os.makedirs(dst)
     path, recs = records(src)
     for name in os.listdir(src):
-        if name.endswith(('.py', '.log')):
+        if name.endswith('.py'):
             shutil.copy(os.path.join(src, name), dst)
     with open(os.path.join(dst, os.path.basename(path)), 'w') as f:
         f.writelines(json.dumps(r) + '\n' for r in recs if keep(r))
+    if error:
+        log = RunLog(dst, os.path.basename(path).split('.')[0], stream=io.StringIO())
+        log.error(error[0], error[1], **error[2])
+        log.close()
     return os.path.join(dst, os.path.basename(path))
 
 
 @pytest.fixture(scope='module')
 def runs(trained, tiny_demo, tmp_path_factory):
-    """Two real 1-epoch runs (lr 0.1 and 1e-4), the session's 2-epoch run, a diverged copy
-    (stopped by a NaN in epoch 2, then re-run and stopped by a config error: an empty newer log)
-    and a stopped copy (epoch 2 never logged)."""
+    """Two real 1-epoch runs (lr 0.1 and 1e-4), the session's 2-epoch run, and copies of its
+    first epoch: diverged (a NaN in epoch 2, then re-run and stopped by a config error: an empty
+    newer log), failed (an unreadable image), stopped (epoch 2 never logged) and old-format (a
+    log from before epoch records and error kinds, diverged). Analysis reads the JSON logs only,
+    so no run keeps its text log."""
     from ms_cls.engine.trainer import train
     root = tmp_path_factory.mktemp('runs')
     dirs = {}
@@ -53,13 +63,19 @@ def runs(trained, tiny_demo, tmp_path_factory):
         train(tiny_cfg(tiny_demo, **{'optimizer.lr': lr, 'runner.max_epochs': 1}), dirs[name])
     dirs['trained'] = str(root / 'trained')
     shutil.copytree(trained[1], dirs['trained'], ignore=shutil.ignore_patterns('*.ckpt'))
-    dirs['diverged'] = str(root / 'diverged')
-    log = copy_run(trained[1], dirs['diverged'], lambda r: r.get('epoch', 1) == 1)
+    first = lambda r: r.get('epoch', 1) == 1   # noqa: E731
+    for name, error in (('diverged', (DIVERGED, 'loss is nan', dict(epoch=2, iter=3))),
+                        ('failed', (IMAGE_LOAD, 'Cannot decode image x.jpg', {})),
+                        ('stopped', None)):
+        dirs[name] = str(root / name)
+        copy_run(trained[1], dirs[name], first, error)
+    open(os.path.join(dirs['diverged'], '29991231_000000.log.json'), 'w').close()
+    dirs['old-format'] = str(root / 'old-format')
+    log = copy_run(trained[1], dirs['old-format'], lambda r: first(r) and r['mode'] != 'epoch')
     with open(log, 'a') as f:
         f.write(json.dumps(dict(mode='error', epoch=2, iter=3, message='loss is nan')) + '\n')
-    open(os.path.join(dirs['diverged'], '29991231_000000.log.json'), 'w').close()
-    dirs['stopped'] = str(root / 'stopped')
-    copy_run(trained[1], dirs['stopped'], lambda r: r.get('epoch', 1) == 1)
+    for path in glob.glob(str(root / '*' / '*.log')):
+        os.remove(path)
     return dirs
 
 
@@ -87,15 +103,20 @@ def test_compare_runs_ranks_real_runs_by_best_top1(runs, trained, tmp_path):
     assert by_run.loc['trained', 'accuracy_top-1'] == pytest.approx(trained[2]['best_top1'])
     assert by_run.loc['lr0.1', 'lr'] == 0.1 and by_run.loc['lr1e-4', 'lr'] == 1e-4
     assert dict(by_run['status']) == {'lr0.1': 'done', 'lr1e-4': 'done', 'trained': 'done',
-                                      'diverged': 'diverged', 'stopped': 'running-or-stopped'}
+                                      'diverged': 'diverged', 'failed': 'failed',
+                                      'stopped': 'running-or-stopped', 'old-format': 'diverged'}
     assert list(by_run.loc['trained', ['model', 'frozen_stages', 'batch', 'lr_schedule',
                                        'augmentation', 'epochs', 'max_epochs']]) == \
         ['ResNet-18', -1, 16, 'step [1] warmup linear 3 r0.1', 'none', 2, 2]
-    assert by_run.loc['stopped', 'epochs'] == 1 and by_run['train_min'].gt(0).all()
+    assert by_run.loc['stopped', 'epochs'] == 1 and by_run.loc['old-format', 'epochs'] == 1
+    assert by_run['train_min'].gt(0).all()
+    epoch_seconds = [r['time'] for r in records(runs['trained'])[1] if r['mode'] == 'epoch']
+    assert len(epoch_seconds) == 2
+    assert by_run.loc['trained', 'train_min'] == pytest.approx(sum(epoch_seconds) / 60, rel=1e-4)
     text = md.read_text()
     assert text.startswith('| run | model | frozen_stages | batch | lr | lr schedule |')
     assert '| trained | ResNet-18 | -1 | 16 | 0.02 |' in text and '| 2/2 |' in text
-    assert [line.split(' | ')[0][2:] for line in text.splitlines()[2:7]] == list(table['run'])
+    assert [line.split(' | ')[0][2:] for line in text.splitlines()[2:9]] == list(table['run'])
 
 
 def test_compare_runs_without_any_run_is_an_error(tmp_path):
@@ -132,7 +153,12 @@ def test_cal_train_time_prints_the_numbers(runs):
     assert mean == pytest.approx(sum(times) / len(times), abs=1e-4)
     assert re.search(r'slowest epoch [12], average time is [\d.]+ s/iter', proc.stdout)
     assert re.search(r'estimated total training time: 2 epochs x 5 iters', proc.stdout)
-    assert 'measured (text log): 2 epoch(s) trained in' in proc.stdout
+    epochs = [r for r in recs if r['mode'] == 'epoch']
+    measured = re.search(r'measured: 2 epoch\(s\) trained in [\d.]+ (s|min), ([\d.]+) s/iter '
+                         'with data loading', proc.stdout)
+    assert measured, proc.stdout
+    assert float(measured.group(2)) == pytest.approx(
+        sum(r['step_time'] for r in epochs) / 2, abs=1e-4)
     assert 'NOTE: this run diverged at epoch 2 step 3' in proc.stdout
 
 

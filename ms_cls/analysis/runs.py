@@ -17,11 +17,11 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ..config import Config
 from ..errors import ConfigError
+from ..engine.log import TOP1, TOP5, load_json_log
 from ..engine.schedules import policy_name, scaled_lr
 from ..fileio import atomic_write, write_csv, write_text
-from .logs import format_minutes, load_json_log
+from .logs import format_minutes
 
-TOP1, TOP5 = 'accuracy_top-1', 'accuracy_top-5'
 COLUMNS = ('run', 'model', 'frozen_stages', 'batch', 'lr', 'lr_schedule', 'augmentation',
            'epochs', 'max_epochs', TOP1, 'best_epoch', TOP5, 'final_' + TOP1, 'train_min',
            'status')
@@ -105,7 +105,7 @@ def augmentation_summary(cfg):
         names.append(kind)
     augments = ((cfg.get('model') or {}).get('train_cfg') or {}).get('augments') or []
     for aug in [augments] if isinstance(augments, dict) else augments:
-        kind = re.sub('^Batch', '', aug.get('type', '?'))
+        kind = aug.get('type', '?').removeprefix('Batch')
         if kind != 'Identity':
             names.append(f"{kind}({aug['alpha']:g})" if 'alpha' in aug else kind)
     return ' + '.join(names) or 'none'
@@ -151,9 +151,8 @@ def run_row(work_dir):
                     'final_' + TOP1: float(val[TOP1].iloc[-1])})
         if TOP5 in val:
             row[TOP5] = float(val[TOP5].max())
-    measured = log.measured_epoch_seconds()
-    if measured:
-        row['train_min'] = sum(measured) / 60
+    if len(log.epochs):
+        row['train_min'] = sum(log.epoch_seconds()) / 60
     elif len(log.train):
         row['train_min'] = float(log.train['time'].mean()) * log.steps_per_epoch * epochs / 60
     row['status'] = run_status(log, epochs)
@@ -161,17 +160,14 @@ def run_row(work_dir):
 
 
 def run_status(log, epochs):
-    """done / diverged (a NaN/Inf loss record) / failed (an 'ERROR:' line, e.g. an unreadable
-    image) / running-or-stopped (a log cannot tell a live run from a killed one)."""
-    if log.errors:
+    """diverged (a NaN/Inf loss) / failed (another error record, e.g. an unreadable image) /
+    done / running-or-stopped (a log cannot tell a live run from a killed one)."""
+    if log.diverged:
         return 'diverged'
+    if log.failure:
+        return 'failed'
     if log.meta.get('max_epochs') and epochs >= log.meta['max_epochs']:
         return 'done'
-    text = log.text_path
-    if text and os.path.isfile(text):
-        with open(text, encoding='utf-8', errors='replace') as f:
-            if any(line.startswith('ERROR:') for line in f):
-                return 'failed'
     return 'running-or-stopped'
 
 

@@ -264,7 +264,7 @@ def _fit(cfg, parts, device, amp, work_dir, log):
         reason = image_load_error(str(err))
         if reason is None:
             raise
-        log.info(f"ERROR: {reason} Checkpoints written before this point are kept.")
+        log.error('image_load', f"{reason} Checkpoints written before this point are kept.")
         raise ImageLoadError(reason) from None
     if state.diverged:
         raise TrainingDiverged(state.diverged)
