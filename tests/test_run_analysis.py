@@ -8,13 +8,17 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from ms_cls.analysis.runs import analyze_results
+from ms_cls.data.datasets import CustomDataset
 from ms_cls.data.demo import CLASS_NAMES
 from ms_cls.engine.log import DIVERGED, IMAGE_LOAD, RunLog
+from ms_cls.errors import ConfigError
+from ms_cls.evaluation.results import prediction_frame, write_results
 
 from conftest import ROOT, tiny_cfg
 
@@ -162,24 +166,27 @@ def test_cal_train_time_prints_the_numbers(runs):
     assert 'NOTE: this run diverged at epoch 2 step 3' in proc.stdout
 
 
-def synthetic_results(tiny_demo, path, with_prefix=False):
-    """Per class of the tiny val set: two right predictions and one confident mistake, except
-    class 0, whose three images are all wrong."""
-    results = []
-    for label, name in enumerate(CLASS_NAMES):
-        for i, file in enumerate(sorted(os.listdir(os.path.join(tiny_demo, 'val', name)))):
-            pred = (label + 1) % 10 if i == 2 or label == 0 else label
-            results.append(dict(filename=f'{name}/{file}', gt_label=label, gt_class=name,
-                                pred_label=pred, pred_class=CLASS_NAMES[pred],
-                                pred_score=0.5 + 0.1 * i))
-    doc = {'metrics': {'accuracy_top-1': 0.6}, 'results': results,
-           **({'data_prefix': os.path.join(tiny_demo, 'val')} if with_prefix else {})}
-    path.write_text(json.dumps(doc))
+def synthetic_results(val_dir, path):
+    """A result file of the tiny val set, written by write_results: per class two right
+    predictions and one confident mistake, except class 0, whose three images are all wrong."""
+    dataset = CustomDataset(val_dir)
+    probs = np.full((len(dataset), len(CLASS_NAMES)), 0.01)
+    seen = {}
+    for row, (_, label) in enumerate(dataset.samples):
+        i = seen[label] = seen.get(label, -1) + 1
+        pred = (label + 1) % 10 if i == 2 or label == 0 else label
+        probs[row, pred] = 0.5 + 0.1 * i
+    write_results(str(path), prediction_frame(dataset, probs, CLASS_NAMES),
+                  metrics={'accuracy_top-1': 0.6})
     return path
 
 
 def test_analyze_results_writes_class_sheets_and_index(tiny_demo, tmp_path):
-    result = synthetic_results(tiny_demo, tmp_path / 'results.json')
+    result = synthetic_results(os.path.join(tiny_demo, 'val'), tmp_path / 'results.json')
+    doc = json.loads(result.read_text())
+    assert doc['data_prefix'] == os.path.abspath(os.path.join(tiny_demo, 'val'))
+    del doc['data_prefix']                       # as in a file that does not say where
+    result.write_text(json.dumps(doc))
     proc = run_script('analyze_results.py', result, '--out-dir', tmp_path / 'out')
     assert proc.returncode == 1 and proc.stderr.startswith('ERROR:') and \
         '--data-prefix' in proc.stderr
@@ -194,9 +201,22 @@ def test_analyze_results_writes_class_sheets_and_index(tiny_demo, tmp_path):
     rows = [line for line in index.splitlines() if line.startswith('| 0')]
     assert rows[0].startswith('| 001.circle | 3 | 0 | 3 | 0.000 | 002.square (3) |')
     assert all(f'(classes/{s})' in index for s in sheets)
+    assert 'Stored metrics: accuracy_top-1 0.6' in index
 
 
-def test_analyze_results_reads_the_prefix_from_the_file(tiny_demo, tmp_path):
-    result = synthetic_results(tiny_demo, tmp_path / 'results.json', with_prefix=True)
-    index, classes = analyze_results(str(result), str(tmp_path / 'out'), topk=1)
-    assert classes == 10 and os.path.isfile(index)
+@pytest.mark.parametrize('ext', ['json', 'csv'])
+def test_analyze_results_finds_the_images_from_the_file_alone(tiny_demo, tmp_path, ext,
+                                                              monkeypatch):
+    """Evaluated with a relative data_prefix, analysed from another folder: the file holds the
+    absolute folder. --data-prefix overrides it."""
+    monkeypatch.chdir(tiny_demo)
+    result = synthetic_results('val', tmp_path / f'results.{ext}')
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'analyze_results.py'),
+                           str(result), '--out-dir', 'out', '--topk', '1'], cwd=elsewhere,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert 'wrote 10 class sheets' in proc.stdout and (elsewhere / 'out' / 'index.md').is_file()
+    with pytest.raises(ConfigError, match='30 of 30 images not found under /nowhere'):
+        analyze_results(str(result), str(tmp_path / 'out'), topk=1, data_prefix='/nowhere')

@@ -6,7 +6,6 @@ comes from the work dir itself (the dumped merged config and the JSON log), so i
 from what was actually run. No MindSpore import: this runs in a second on any machine.
 """
 import glob
-import json
 import os
 import re
 from functools import partial
@@ -19,6 +18,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..engine.log import TOP1, TOP5, load_json_log
 from ..engine.schedules import policy_name, scaled_lr
+from ..evaluation.results import read_results
 from ..fileio import atomic_write, write_csv, write_text
 from .logs import format_minutes
 
@@ -238,22 +238,15 @@ LABEL_W = 90
 RIGHT, WRONG = (30, 140, 30), (200, 30, 30)
 
 
-def read_result_file(path):
-    """-> (frame of labelled rows, data prefix from the file or None, metrics dict)."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"{path}: result file not found.")
-    doc = {}
-    if path.lower().endswith('.csv'):
-        frame = pd.read_csv(path)
-    else:
-        with open(path, encoding='utf-8') as f:
-            doc = json.load(f)
-        frame = pd.DataFrame(doc.get('results') or [])
-    missing = [c for c in ('filename', 'gt_label', 'pred_label', 'pred_score') if c not in frame]
+def labelled_rows(result, path):
+    """The rows with a ground-truth label, with class names (from the file's class list, else
+    the label numbers) where the file has no gt_class/pred_class column."""
+    frame = result.rows
+    missing = [c for c in ('gt_label', 'pred_label', 'pred_score') if c not in frame]
     if missing:
         raise ConfigError(f"{path}: no {', '.join(missing)} column(s); write it with "
                           "scripts/test.py --out FILE.json (default --out-items).")
-    classes = doc.get('classes')
+    classes = result.classes
     for kind in ('gt', 'pred'):
         if f'{kind}_class' not in frame:
             frame[f'{kind}_class'] = [classes[i] if classes and 0 <= i < len(classes) else str(i)
@@ -262,7 +255,7 @@ def read_result_file(path):
     if frame.empty:
         raise ConfigError(f"{path}: no ground-truth labels (a test-set result?); right and wrong "
                           "need a labelled split such as val.")
-    return frame, doc.get('data_prefix'), doc.get('metrics') or {}
+    return frame
 
 
 def _thumbnail(path):
@@ -317,8 +310,9 @@ def analyze_results(result_path, out_dir, topk=5, data_prefix=None):
     that cost the most come first even with 257 of them. Returns the index path."""
     if topk < 1:
         raise ConfigError(f"--topk {topk}: give a number >= 1.")
-    frame, stored_prefix, metrics = read_result_file(result_path)
-    data_prefix = data_prefix or stored_prefix
+    result = read_results(result_path)
+    frame = labelled_rows(result, result_path)
+    data_prefix = data_prefix or result.data_prefix
     if not data_prefix:
         raise ConfigError(f"{result_path} does not say where its images are; pass --data-prefix "
                           "(the folder its filenames are relative to, e.g. data/caltech256/val).")
@@ -345,7 +339,7 @@ def analyze_results(result_path, out_dir, topk=5, data_prefix=None):
         table.append((len(right) / len(rows), name, len(rows), len(right), len(wrong),
                       f"{confused.index[0]} ({confused.iloc[0]})" if len(confused) else '-', file))
     table.sort(key=lambda t: (t[0], -t[2]))
-    scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    scalars = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     lines = [f"# {os.path.basename(result_path)}: most confident right and wrong per class", '',
              f"{len(frame)} labelled images, {len(table)} classes, top-1 "
              f"{frame['right'].mean():.4f}; images from `{data_prefix}`; up to {topk} per row.",
