@@ -55,7 +55,8 @@ def test_run_log_lines_and_records_round_trip_through_the_reader(tmp_path):
     assert STEP_RE.match(lines[0]) and lines[0].startswith('Epoch:[  0/  3], step:[    4/    4]')
     assert lines[1] == 'Epoch time: 18681.407 ms, per step time: 4670.352 ms, avg loss: 2.167'
     assert lines[2] == SEPARATOR and lines[3] == format_val(1, 3, 1.1, 0.748, 0.95)
-    assert lines[-2:] == ['ERROR: Training stopped: loss is nan', 'ERROR: Cannot decode image a.jpg']
+    assert lines[-2:] == ['ERROR: Training stopped: loss is nan',
+                          'ERROR: Cannot decode image a.jpg']
     records = [json.loads(line) for line in (tmp_path / '20240101_000000.log.json').open()]
     assert records[1:4] == [
         {'mode': 'train', 'epoch': 1, 'iter': 4, 'lr': 0.1, 'loss': 1.8389, 'loss_avg': 3.1992,

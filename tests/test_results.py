@@ -77,7 +77,8 @@ DEFAULT_COLUMNS = ['filename', 'pred_label', 'pred_class', 'pred_score', 'gt_lab
 @pytest.mark.parametrize('items, columns', [
     (None, DEFAULT_COLUMNS),
     (['pred_label', 'class_scores'], ['filename', 'pred_label']),
-    (['gt_label', 'pred_score', 'class_scores'], ['filename', 'gt_label', 'gt_class', 'pred_score']),
+    (['gt_label', 'pred_score', 'class_scores'],
+     ['filename', 'gt_label', 'gt_class', 'pred_score']),
 ])
 def test_write_then_read_gives_the_same_rows_and_fields(tmp_path, ext, items, columns):
     """Class names that a CSV reader would turn into numbers or NaN ('001', 'NA') and the empty

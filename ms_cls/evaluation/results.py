@@ -8,7 +8,7 @@ This module owns the result-file format: ``write_results`` writes it and ``read_
 one reader (scripts/analyze_results.py and scripts/eval_metric.py use it). ``.json``::
 
     {"metrics": {...}, "classes": [...], "data_prefix": "/abs/data/val",
-     "results": [{"filename": "001.ak47/001_0001.jpg", "pred_label": 0, ..., "class_scores": [...]}]}
+     "results": [{"filename": "001.ak47/0001.jpg", "pred_label": 0, ..., "class_scores": [...]}]}
 
 ``.csv``: the same row fields as columns, then ``score_<class>`` columns for the class scores
 and a ``data_prefix`` column (the same on every row); no metrics.
