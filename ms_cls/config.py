@@ -14,6 +14,7 @@ import pprint
 import re
 
 from .errors import ConfigError, did_you_mean
+from .fileio import write_text
 
 BASE_KEY = '_base_'
 DELETE_KEY = '_delete_'
@@ -330,10 +331,7 @@ class Config(ConfigDict):
 
     def dump(self, path):
         """Write the merged config as a loadable Python config file (atomically)."""
-        tmp = f'{path}.tmp'
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(self.pretty_text)
-        os.replace(tmp, path)
+        write_text(path, self.pretty_text)
 
 
 def _format(value, indent):

@@ -30,7 +30,8 @@ def main():
     args = parser.parse_args()
 
     def run():
-        from ms_cls.analysis.logs import load_json_log, plot_curves, train_time_lines
+        from ms_cls.analysis.logs import plot_curves, train_time_lines
+        from ms_cls.engine.log import load_json_log
         logs = [load_json_log(path) for path in args.logs]
         if args.task == 'plot_curve':
             for note in plot_curves(logs, args.keys, args.out, args.legend, args.title):

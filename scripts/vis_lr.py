@@ -25,18 +25,10 @@ def main():
     args = parser.parse_args()
 
     def run():
-        from ms_cls.analysis.schedule import plot_schedule, schedule_frame, steps_per_epoch
+        from ms_cls.analysis.schedule import visualize_schedule
         cfg = config_from_args(args.config, args.cfg_options)
-        frame = schedule_frame(cfg, args.dataset_size, args.ngpus)
-        steps = steps_per_epoch(cfg, args.dataset_size, args.ngpus)
-        plot_schedule(frame, args.save_path, os.path.basename(args.config), steps)
-        if args.save_csv:
-            frame.to_csv(args.save_csv, index=False, float_format='%.8g')
-        last = len(frame) - 1
-        marks = sorted({0, steps, last // 2, last})
-        print(f"{len(frame)} iterations ({steps} per epoch x {cfg.runner.max_epochs} epochs); "
-              + ', '.join(f"iter {i}: lr {frame.lr[i]:.6g}" for i in marks)
-              + f"\nwrote {args.save_path}" + (f" and {args.save_csv}" if args.save_csv else ''))
+        print(visualize_schedule(cfg, args.dataset_size, args.ngpus, args.save_path,
+                                 args.save_csv, os.path.basename(args.config)))
     return run_cli(run)
 
 

@@ -107,6 +107,17 @@ def test_dump_round_trips_to_an_equal_config(tmp_path):
     compile(cfg.pretty_text, 'dump', 'exec')
 
 
+def test_a_failed_dump_keeps_the_old_file_and_leaves_nothing_else(tmp_path):
+    path = tmp_path / 'dumped.py'
+    Config.fromfile(DEMO_CONFIG).dump(str(path))
+    before = path.read_text()
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.merge_from_dict({'custom': object()})     # not a literal: cannot be dumped
+    with pytest.raises(SyntaxError):
+        cfg.dump(str(path))
+    assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == ['dumped.py']
+
+
 def test_misspelt_backbone_argument_names_key_file_and_suggestion(write):
     path = write('m.py', BASE_MODEL.replace('depth=18', 'deepth=18'))
     cfg = Config.fromfile(path)

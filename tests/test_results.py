@@ -12,7 +12,8 @@ from ms_cls.errors import ConfigError
 from ms_cls.data.datasets import CustomDataset
 from ms_cls.evaluation.metrics import per_class_table
 from ms_cls.evaluation.results import (OUT_ITEMS, class_table_text, prediction_frame,
-                                       save_confusion_matrix, save_show_dir, write_results)
+                                       read_results, save_confusion_matrix, save_show_dir,
+                                       write_results)
 
 CLASSES = ['a', 'b', 'c']
 PROBS = np.array([[.7, .2, .1], [.1, .3, .6], [.2, .5, .3], [.3, .3, .4]])
@@ -35,7 +36,7 @@ def test_frame_columns_order_and_topk_below_five():
     assert frame.pred_class.tolist() == ['a', 'c', 'b', 'c']
     assert frame.top2_class.tolist() == ['b', 'b', 'c', 'a']  # ties keep the class order
     assert frame.pred_score.tolist() == pytest.approx([.7, .6, .5, .4])
-    assert frame.attrs['classes'] == CLASSES
+    assert frame.attrs['classes'] == CLASSES and frame.attrs['data_prefix'] == '/data/val'
     assert 'top2_label' not in prediction_frame(fake_dataset(), PROBS, CLASSES, topk=1)
 
 
@@ -46,7 +47,8 @@ def test_csv_and_json_round_trip_with_items(tmp_path):
     back = pd.read_csv(path, keep_default_na=False)
     assert list(back.columns) == ['filename', 'pred_class'] + [
         f'top{i}_{k}' for i in (1, 2, 3) for k in ('label', 'class', 'score')] + [
-        'score_a', 'score_b', 'score_c']
+        'score_a', 'score_b', 'score_c', 'data_prefix']
+    assert set(back['data_prefix']) == {'/data/val'}
     assert back[['score_a', 'score_b', 'score_c']].to_numpy() == pytest.approx(PROBS)
     write_results(str(path), frame)
     default = pd.read_csv(path, keep_default_na=False)
@@ -58,12 +60,53 @@ def test_csv_and_json_round_trip_with_items(tmp_path):
     write_results(str(jpath), frame, PROBS, {'accuracy_top-1': 0.5}, ['pred_label', 'class_scores'])
     doc = json.loads(jpath.read_text())
     assert doc['metrics'] == {'accuracy_top-1': 0.5} and doc['classes'] == CLASSES
+    assert doc['data_prefix'] == '/data/val'
     assert doc['results'][1] == {'filename': 'b/2.jpg', 'pred_label': 2,
                                  'class_scores': pytest.approx([.1, .3, .6])}
     write_results(str(jpath), frame)
     first = json.loads(jpath.read_text())['results'][0]
-    assert set(first) == set(default.columns) and 'class_scores' not in first
+    assert set(first) | {'data_prefix'} == set(default.columns) and 'class_scores' not in first
     assert OUT_ITEMS[-1] == 'class_scores'
+
+
+DEFAULT_COLUMNS = ['filename', 'pred_label', 'pred_class', 'pred_score', 'gt_label', 'gt_class'] + [
+    f'top{i}_{k}' for i in (1, 2, 3) for k in ('label', 'class', 'score')]
+
+
+@pytest.mark.parametrize('ext', ['json', 'csv'])
+@pytest.mark.parametrize('items, columns', [
+    (None, DEFAULT_COLUMNS),
+    (['pred_label', 'class_scores'], ['filename', 'pred_label']),
+    (['gt_label', 'pred_score', 'class_scores'],
+     ['filename', 'gt_label', 'gt_class', 'pred_score']),
+])
+def test_write_then_read_gives_the_same_rows_and_fields(tmp_path, ext, items, columns):
+    """Class names that a CSV reader would turn into numbers or NaN ('001', 'NA') and the empty
+    gt_class of an unlabelled image come back as written."""
+    classes = ['001', 'NA', 'c d']
+    frame = prediction_frame(fake_dataset(), PROBS, classes)
+    path = str(tmp_path / f'r.{ext}')
+    write_results(path, frame, PROBS, {'accuracy_top-1': 0.5}, items)
+    back = read_results(path)
+    pd.testing.assert_frame_equal(back.rows, frame[columns], check_exact=False, rtol=1e-6)
+    assert back.data_prefix == '/data/val'
+    with_scores = 'class_scores' in (items or [])
+    assert back.classes == (classes if ext == 'json' or with_scores else None)
+    assert back.metrics == ({'accuracy_top-1': 0.5} if ext == 'json' else {})
+    if with_scores:
+        np.testing.assert_allclose(back.scores, PROBS, rtol=1e-6)
+    else:
+        assert back.scores is None
+
+
+def test_reading_what_is_not_a_result_file_is_explained(tmp_path):
+    (tmp_path / 'sub.csv').write_text('id,label\na.jpg,1\n')
+    (tmp_path / 'list.json').write_text('[1, 2]')
+    (tmp_path / 'r.txt').write_text('x')
+    for name, message in (('sub.csv', "no 'filename' column"), ('list.json', "'results' list"),
+                          ('r.txt', "unknown extension '.txt'"), ('none.json', 'not found')):
+        with pytest.raises(ConfigError, match=message):
+            read_results(str(tmp_path / name))
 
 
 def test_writes_are_atomic_and_bad_requests_are_explained(tmp_path):

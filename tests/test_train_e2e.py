@@ -9,6 +9,7 @@ import pytest
 from ms_cls.apis import inference_model, init_model
 from ms_cls.config import Config
 from ms_cls.data.datasets import CustomDataset
+from ms_cls.engine.log import format_epoch
 from ms_cls.engine.schedules import build_lr_schedule
 from ms_cls.engine.trainer import train
 from ms_cls.errors import TrainingDiverged
@@ -57,6 +58,20 @@ def test_json_log_records_the_lr_actually_applied(trained):
     assert all(0 <= r['accuracy_top-1'] <= r['accuracy_top-5'] <= 1 for r in vals)
 
 
+def test_epoch_records_hold_what_the_epoch_lines_print(trained):
+    _, work_dir, _ = trained
+    lines, records = read_logs(work_dir)
+    epochs = [r for r in records if r['mode'] == 'epoch']
+    assert [r['epoch'] for r in epochs] == [1, 2]
+    assert [format_epoch(r['time'] * 1000, r['step_time'] * 1000, r['loss_avg'])
+            for r in epochs] == [l for l in lines if l.startswith('Epoch time:')]
+    for r in epochs:
+        assert r['step_time'] == pytest.approx(r['time'] / 5)      # 5 steps per epoch
+        steps = [t for t in records if t['mode'] == 'train' and t['epoch'] == r['epoch']]
+        assert r['loss_avg'] == pytest.approx(steps[-1]['loss_avg'])   # the last step's mean
+        assert r['time'] > sum(t['time'] for t in steps)
+
+
 def test_work_dir_holds_checkpoints_config_and_classes(trained, tiny_demo):
     _, work_dir, summary = trained
     files = set(os.listdir(work_dir))
@@ -96,9 +111,13 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_demo, tmp_path):
     assert 'epoch_1.ckpt' in files and 'epoch_2.ckpt' not in files
     assert read_checkpoint(str(tmp_path / 'latest.ckpt'))[1]['epoch'] == 1
     lines, records = read_logs(str(tmp_path))
-    assert any(l.startswith('Training stopped') for l in lines)
-    assert records[-1]['mode'] == 'error'
+    assert any(l.startswith('ERROR: Training stopped: loss is') for l in lines)
+    assert records[-1]['mode'] == 'error' and records[-1]['kind'] == 'diverged'
+    assert records[-1]['epoch'] == 2 and f"at epoch 1, step {records[-1]['iter']} (lr" in \
+        records[-1]['message']
+    assert lines[-1] == f"ERROR: {records[-1]['message']}"
     assert not [r for r in records if r['mode'] == 'val']
+    assert [r['epoch'] for r in records if r['mode'] == 'epoch'] == [1]
 
 
 def run_script(args, cwd=ROOT):
@@ -163,6 +182,10 @@ def test_truncated_image_mid_run_is_named_not_a_pipeline_dump(tiny_demo, tmp_pat
     cfg = tiny_cfg(str(data), **{'runner.max_epochs': 1})
     with pytest.raises(ImageLoadError, match=rf'Cannot decode image {victim}: image file is truncated'):
         train(cfg, str(tmp_path / 'wd'))
+    lines, records = read_logs(str(tmp_path / 'wd'))
+    assert records[-1]['mode'] == 'error' and records[-1]['kind'] == 'image_load'
+    assert records[-1]['message'].startswith(f'Cannot decode image {victim}')
+    assert lines[-1] == f"ERROR: {records[-1]['message']}"
 
 
 def test_missing_or_mistyped_sections_are_named(tmp_path, write):

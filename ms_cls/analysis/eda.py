@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from ..config import Config, parse_options
 from ..errors import ConfigError
 from ..data.datasets import IMG_EXTENSIONS, CustomDataset, list_images, to_rgb_array
-from ..fileio import atomic_write, write_text
+from ..fileio import atomic_write, save_figure, write_text
 
 SPLITS = ('train', 'val', 'test')
 DRAFT_SIZE = 256      # JPEG decodes are reduced to >= this side (about what a 224-px crop sees)
@@ -341,7 +341,7 @@ def _pyplot():
 
 
 def _save(fig, path):
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format='png'))
+    save_figure(path, fig, dpi=100, format='png')
     _pyplot().close(fig)
     return os.path.basename(path)
 

@@ -1,95 +1,17 @@
-"""Reading a run's JSON-lines log (``<timestamp>.log.json``): curves and time per iteration.
+"""Curves and time per iteration from a run's JSON-lines log (``<timestamp>.log.json``), read
+by ms_cls.engine.log.load_json_log, the format's one reader.
 
 Only pandas/matplotlib are imported (no MindSpore), so logs can be studied on any machine,
 including while the run is still writing them.
 """
-import json
 import os
-import re
 
 import numpy as np
-import pandas as pd
 
 from ..errors import ConfigError
-from ..fileio import atomic_path
+from ..fileio import save_figure
 
-EPOCH_TIME = re.compile(r'^Epoch time: ([\d.]+) ms')
-NOT_KEYS = ('mode', 'epoch', 'iter', 'step')
 IMAGE_FORMATS = ('png', 'pdf', 'svg', 'jpg')
-
-
-class RunLogData:
-    """The records of one ``.log.json``: ``meta`` (dict), ``train``/``val`` (DataFrames with a
-    global ``step`` column = iterations done), ``errors`` (the mode='error' records)."""
-
-    def __init__(self, path, records):
-        self.path = path
-        self.meta = next((r for r in records if r.get('mode') == 'meta'), {})
-        frames = {mode: pd.DataFrame([r for r in records if r.get('mode') == mode])
-                  for mode in ('train', 'val')}
-        iters = frames['train']['iter'].max() if 'iter' in frames['train'] else 1
-        self.steps_per_epoch = int(self.meta.get('steps_per_epoch') or iters)
-        for frame in frames.values():
-            if len(frame):
-                frame['step'] = (frame['epoch'] - 1) * self.steps_per_epoch + frame['iter']
-        self.train, self.val = frames['train'], frames['val']
-        self.errors = [r for r in records if r.get('mode') == 'error']
-
-    @property
-    def name(self):
-        """The run's work-dir name (what a person called the experiment)."""
-        return os.path.basename(os.path.dirname(os.path.abspath(self.path)))
-
-    @property
-    def text_path(self):
-        return self.path[:-len('.json')] if self.path.endswith('.json') else None
-
-    def keys(self):
-        """{key: 'train' | 'val'} for every numeric quantity logged."""
-        return {k: mode for mode, frame in (('train', self.train), ('val', self.val))
-                for k in frame.columns if k not in NOT_KEYS}
-
-    def epochs_done(self):
-        """Epochs finished: validated, or whose last step was logged (always logged)."""
-        done = [0]
-        if len(self.val):
-            done.append(int(self.val['epoch'].max()))
-        if len(self.train):
-            ended = self.train.loc[self.train['iter'] >= self.steps_per_epoch, 'epoch']
-            done += [int(e) for e in ended.tail(1)]
-        return max(done)
-
-    def divergence(self):
-        """'epoch E step S' of the first error record, or ''."""
-        if not self.errors:
-            return ''
-        err = self.errors[0]
-        return f"epoch {err.get('epoch')} step {err.get('iter')}"
-
-    def measured_epoch_seconds(self):
-        """Seconds of each finished epoch from the text log's 'Epoch time' lines (data loading
-        included, validation not), or None without the text log."""
-        if not self.text_path or not os.path.isfile(self.text_path):
-            return None
-        with open(self.text_path, encoding='utf-8', errors='replace') as f:
-            return [float(m.group(1)) / 1000 for m in map(EPOCH_TIME.match, f) if m]
-
-
-def load_json_log(path):
-    """Parse a ``.log.json``; a truncated last line (a crash mid-write) is ignored."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"{path}: log not found.")
-    with open(path, encoding='utf-8') as f:
-        lines = [line for line in f.read().splitlines() if line.strip()]
-    records = []
-    for number, line in enumerate(lines, 1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number < len(lines):
-                raise ConfigError(f"{path}, line {number}: not a JSON record; is this an ms_cls "
-                                  ".log.json?") from None
-    return RunLogData(path, records)
 
 
 def legend_names(logs, legend=None):
@@ -132,7 +54,7 @@ def plot_curves(logs, keys, out, legend=None, title=None):
         raise ConfigError(f"--out {out}: use one of .{', .'.join(IMAGE_FORMATS)}.")
     present = check_keys_present(logs, keys)
     names = legend_names(logs, legend)
-    notes = [f"{log.path}: diverged at {log.divergence()}" for log in logs if log.errors]
+    notes = [f"{log.path}: diverged at {log.divergence()}" for log in logs if log.diverged]
     fig, axes = plt.subplots(len(keys), 1, figsize=(9, 3.2 * len(keys)), squeeze=False)
     for ax, key in zip(axes[:, 0], keys):
         by_epoch = present[key] == 'val'
@@ -144,9 +66,9 @@ def plot_curves(logs, keys, out, legend=None, title=None):
                 continue
             x = frame['epoch'] if by_epoch else frame['step']
             ax.plot(x, frame[key], color=colour, marker='o' if by_epoch else None, markersize=3,
-                    label=name + (' (diverged)' if log.errors else ''))
-            if log.errors:
-                err = log.errors[0]
+                    label=name + (' (diverged)' if log.diverged else ''))
+            if log.diverged:
+                err = log.diverged
                 step = (err.get('epoch', 1) - 1) * log.steps_per_epoch + err.get('iter', 0)
                 ax.axvline(step / log.steps_per_epoch if by_epoch else step, color=colour, ls=':')
         ax.set_xlabel('epoch' if by_epoch else 'iteration')
@@ -156,14 +78,13 @@ def plot_curves(logs, keys, out, legend=None, title=None):
     if title:
         axes[0, 0].set_title(title)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=ext, dpi=100)
+    save_figure(out, fig, format=ext, dpi=100)
     plt.close(fig)
     return notes
 
 
 def train_time_lines(log):
-    """mmcls's cal_train_time report for one log, plus what the text log measured.
+    """mmcls's cal_train_time report for one log, plus the epoch times the run measured.
 
     The logged 'time' is one step's compute (data loading excluded), so the mean over logged
     steps estimates s/iter; the very first step compiles the graph and is left out.
@@ -185,13 +106,11 @@ def train_time_lines(log):
     lines.append(f"estimated total training time: {max_epochs} epochs x {log.steps_per_epoch} "
                  f"iters x {mean:.4f} s = {format_minutes(total)} (steps only: data loading "
                  "and validation not included)")
-    measured = log.measured_epoch_seconds()
-    if measured:
-        seconds = sum(measured)
-        per_iter = seconds / (len(measured) * log.steps_per_epoch)
-        lines.append(f"measured (text log): {len(measured)} epoch(s) trained in "
-                     f"{format_minutes(seconds / 60)}, {per_iter:.4f} s/iter with data loading")
-    if log.errors:
+    if len(log.epochs):
+        lines.append(f"measured: {len(log.epochs)} epoch(s) trained in "
+                     f"{format_minutes(sum(log.epoch_seconds()) / 60)}, "
+                     f"{log.epochs['step_time'].mean():.4f} s/iter with data loading")
+    if log.diverged:
         lines.append(f"NOTE: this run diverged at {log.divergence()} (loss NaN/Inf); the times "
                      "cover the steps before it")
     return lines

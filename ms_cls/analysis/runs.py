@@ -6,9 +6,9 @@ comes from the work dir itself (the dumped merged config and the JSON log), so i
 from what was actually run. No MindSpore import: this runs in a second on any machine.
 """
 import glob
-import json
 import os
 import re
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -16,12 +16,13 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ..config import Config
 from ..errors import ConfigError
+from ..engine.log import TOP1, TOP5, load_json_log
 from ..engine.schedules import policy_name
+from ..evaluation.results import read_results
+from ..fileio import atomic_write, write_csv, write_text
 from ..plan import schedule_plan
-from ..fileio import atomic_path
-from .logs import format_minutes, load_json_log
+from .logs import format_minutes
 
-TOP1, TOP5 = 'accuracy_top-1', 'accuracy_top-5'
 COLUMNS = ('run', 'model', 'frozen_stages', 'batch', 'lr', 'lr_schedule', 'augmentation',
            'epochs', 'max_epochs', TOP1, 'best_epoch', TOP5, 'final_' + TOP1, 'train_min',
            'status')
@@ -105,7 +106,7 @@ def augmentation_summary(cfg):
         names.append(kind)
     augments = ((cfg.get('model') or {}).get('train_cfg') or {}).get('augments') or []
     for aug in [augments] if isinstance(augments, dict) else augments:
-        kind = re.sub('^Batch', '', aug.get('type', '?'))
+        kind = aug.get('type', '?').removeprefix('Batch')
         if kind != 'Identity':
             names.append(f"{kind}({aug['alpha']:g})" if 'alpha' in aug else kind)
     return ' + '.join(names) or 'none'
@@ -151,9 +152,8 @@ def run_row(work_dir):
                     'final_' + TOP1: float(val[TOP1].iloc[-1])})
         if TOP5 in val:
             row[TOP5] = float(val[TOP5].max())
-    measured = log.measured_epoch_seconds()
-    if measured:
-        row['train_min'] = sum(measured) / 60
+    if len(log.epochs):
+        row['train_min'] = sum(log.epoch_seconds()) / 60
     elif len(log.train):
         row['train_min'] = float(log.train['time'].mean()) * log.steps_per_epoch * epochs / 60
     row['status'] = run_status(log, epochs)
@@ -161,17 +161,14 @@ def run_row(work_dir):
 
 
 def run_status(log, epochs):
-    """done / diverged (a NaN/Inf loss record) / failed (an 'ERROR:' line, e.g. an unreadable
-    image) / running-or-stopped (a log cannot tell a live run from a killed one)."""
-    if log.errors:
+    """diverged (a NaN/Inf loss) / failed (another error record, e.g. an unreadable image) /
+    done / running-or-stopped (a log cannot tell a live run from a killed one)."""
+    if log.diverged:
         return 'diverged'
+    if log.failure:
+        return 'failed'
     if log.meta.get('max_epochs') and epochs >= log.meta['max_epochs']:
         return 'done'
-    text = log.text_path
-    if text and os.path.isfile(text):
-        with open(text, encoding='utf-8', errors='replace') as f:
-            if any(line.startswith('ERROR:') for line in f):
-                return 'failed'
     return 'running-or-stopped'
 
 
@@ -230,11 +227,9 @@ def write_comparison(frame, notes, md_path=None, csv_path=None):
         text = markdown_table(frame) + '\n'
         if notes:
             text += '\n' + ''.join(f"- {n}\n" for n in notes)
-        with atomic_path(md_path) as tmp, open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
+        write_text(md_path, text)
     if csv_path:
-        with atomic_path(csv_path) as tmp:
-            frame.to_csv(tmp, index=False, float_format='%.6g')
+        write_csv(csv_path, frame, float_format='%.6g')
 
 
 THUMB = 160
@@ -244,22 +239,15 @@ LABEL_W = 90
 RIGHT, WRONG = (30, 140, 30), (200, 30, 30)
 
 
-def read_result_file(path):
-    """-> (frame of labelled rows, data prefix from the file or None, metrics dict)."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"{path}: result file not found.")
-    doc = {}
-    if path.lower().endswith('.csv'):
-        frame = pd.read_csv(path)
-    else:
-        with open(path, encoding='utf-8') as f:
-            doc = json.load(f)
-        frame = pd.DataFrame(doc.get('results') or [])
-    missing = [c for c in ('filename', 'gt_label', 'pred_label', 'pred_score') if c not in frame]
+def labelled_rows(result, path):
+    """The rows with a ground-truth label, with class names (from the file's class list, else
+    the label numbers) where the file has no gt_class/pred_class column."""
+    frame = result.rows
+    missing = [c for c in ('gt_label', 'pred_label', 'pred_score') if c not in frame]
     if missing:
         raise ConfigError(f"{path}: no {', '.join(missing)} column(s); write it with "
                           "scripts/test.py --out FILE.json (default --out-items).")
-    classes = doc.get('classes')
+    classes = result.classes
     for kind in ('gt', 'pred'):
         if f'{kind}_class' not in frame:
             frame[f'{kind}_class'] = [classes[i] if classes and 0 <= i < len(classes) else str(i)
@@ -268,7 +256,7 @@ def read_result_file(path):
     if frame.empty:
         raise ConfigError(f"{path}: no ground-truth labels (a test-set result?); right and wrong "
                           "need a labelled split such as val.")
-    return frame, doc.get('data_prefix'), doc.get('metrics') or {}
+    return frame
 
 
 def _thumbnail(path):
@@ -323,8 +311,9 @@ def analyze_results(result_path, out_dir, topk=5, data_prefix=None):
     that cost the most come first even with 257 of them. Returns the index path."""
     if topk < 1:
         raise ConfigError(f"--topk {topk}: give a number >= 1.")
-    frame, stored_prefix, metrics = read_result_file(result_path)
-    data_prefix = data_prefix or stored_prefix
+    result = read_results(result_path)
+    frame = labelled_rows(result, result_path)
+    data_prefix = data_prefix or result.data_prefix
     if not data_prefix:
         raise ConfigError(f"{result_path} does not say where its images are; pass --data-prefix "
                           "(the folder its filenames are relative to, e.g. data/caltech256/val).")
@@ -346,13 +335,12 @@ def analyze_results(result_path, out_dir, topk=5, data_prefix=None):
         sheet = contact_sheet([(f"right {len(right)}", right.head(topk)),
                                (f"wrong {len(wrong)}", wrong.head(topk))], data_prefix, topk,
                               f"{name}: {len(right)}/{len(rows)} right")
-        with atomic_path(os.path.join(sheets_dir, file)) as tmp:
-            sheet.save(tmp, format='PNG')
+        atomic_write(os.path.join(sheets_dir, file), partial(sheet.save, format='PNG'))
         confused = wrong['pred_class'].value_counts()
         table.append((len(right) / len(rows), name, len(rows), len(right), len(wrong),
                       f"{confused.index[0]} ({confused.iloc[0]})" if len(confused) else '-', file))
     table.sort(key=lambda t: (t[0], -t[2]))
-    scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    scalars = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     lines = [f"# {os.path.basename(result_path)}: most confident right and wrong per class", '',
              f"{len(frame)} labelled images, {len(table)} classes, top-1 "
              f"{frame['right'].mean():.4f}; images from `{data_prefix}`; up to {topk} per row.",
@@ -363,6 +351,5 @@ def analyze_results(result_path, out_dir, topk=5, data_prefix=None):
     lines += [f"| {name} | {n} | {r} | {w} | {acc:.3f} | {confused} | [png](classes/{file}) |"
               for acc, name, n, r, w, confused, file in table]
     index = os.path.join(out_dir, 'index.md')
-    with atomic_path(index) as tmp, open(tmp, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(lines) + '\n')
+    write_text(index, '\n'.join(lines) + '\n')
     return index, len(table)

@@ -4,6 +4,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..data.builder import loader_spec
+from ..fileio import save_figure, write_csv
 from ..plan import schedule_plan
 
 
@@ -56,5 +57,21 @@ def plot_schedule(frame, path, title, steps_per_epoch):
     for ax in axes[:, 0]:
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(path, fig, dpi=100)
     plt.close(fig)
+
+
+def visualize_schedule(cfg, dataset_size, ngpus=1, save_path='lr.png', save_csv=None,
+                       title=''):
+    """scripts/vis_lr.py: the plot, optionally the iter,lr,momentum CSV, and a summary to print
+    (the lr at the first iteration, the second epoch's first, the middle and the last)."""
+    frame = schedule_frame(cfg, dataset_size, ngpus)
+    steps = steps_per_epoch(cfg, dataset_size, ngpus)
+    plot_schedule(frame, save_path, title, steps)
+    if save_csv:
+        write_csv(save_csv, frame, float_format='%.8g')
+    last = len(frame) - 1
+    marks = sorted({0, steps, last // 2, last})
+    return (f"{len(frame)} iterations ({steps} per epoch x {cfg.runner.max_epochs} epochs); "
+            + ', '.join(f"iter {i}: lr {frame.lr[i]:.6g}" for i in marks)
+            + f"\nwrote {save_path}" + (f" and {save_csv}" if save_csv else ''))

@@ -18,18 +18,11 @@ from PIL import Image
 
 from ..config import Config
 from ..errors import ConfigError, OutputExists
-from ..fileio import atomic_write
+from ..fileio import atomic_write, save_figure, write_lines
 from .datasets import decode_error, list_images, load_rgb
 
 SPLITS = ('train', 'val', 'test')
 BROWSE_MODES = ('original', 'transformed', 'concat')
-
-
-def write_lines(path, lines):
-    def write(tmp):
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.writelines(f'{line}\n' for line in lines)
-    atomic_write(path, write)
 
 
 def _read_lines(path):
@@ -221,7 +214,7 @@ def save_grid(images, captions, out_path):
         ax.set_title(caption, fontsize=8)
         ax.axis('off')
     fig.tight_layout()
-    atomic_write(out_path, lambda tmp: fig.savefig(tmp, format='png', dpi=100))
+    save_figure(out_path, fig, format='png', dpi=100)
 
 
 def browse_dataset(cfg, phase='train', n=16, mode='transformed', out_path='browse.png',

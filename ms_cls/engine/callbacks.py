@@ -15,9 +15,7 @@ import mindspore as ms
 from mindspore.train import Callback
 
 from .checkpoint import copy_atomic, save_atomic
-from .log import SEPARATOR, format_epoch, format_step, format_val
-
-TOP1, TOP5 = 'accuracy_top-1', 'accuracy_top-5'
+from .log import DIVERGED, TOP1, TOP5
 
 
 @dataclass
@@ -52,15 +50,15 @@ class TrainMonitor(Callback):
     def on_train_epoch_begin(self, run_context):
         self.losses = []
         self.epoch_start = time.perf_counter()
-        self.train_ms = 0.0
+        self.train_seconds = 0.0
 
     def on_train_step_begin(self, run_context):
         self.step_start = time.perf_counter()
 
     def on_train_step_end(self, run_context):
         cb = run_context.original_args()
-        step_ms = (time.perf_counter() - self.step_start) * 1000
-        self.train_ms = (time.perf_counter() - self.epoch_start) * 1000
+        step_seconds = time.perf_counter() - self.step_start
+        self.train_seconds = time.perf_counter() - self.epoch_start
         loss = step_loss(cb.net_outputs)
         epoch = cb.cur_epoch_num - 1
         step = (cb.cur_step_num - 1) % cb.batch_num + 1
@@ -70,27 +68,22 @@ class TrainMonitor(Callback):
                 f"Training stopped: loss is {loss} at epoch {epoch}, step {step} (lr {lr:g}). "
                 "The checkpoints written before this point are kept. Lower optimizer.lr, add "
                 "warmup to lr_config, or check the data and labels.")
-            self.log.info(self.state.diverged)
-            self.log.record(mode='error', epoch=epoch + 1, iter=step, message=self.state.diverged)
+            self.log.error(DIVERGED, self.state.diverged, epoch=epoch + 1, iter=step)
             run_context.request_stop()
             return
         self.losses.append(loss)
         self.state.last_loss = loss
         if step % self.log_interval == 0 or step == cb.batch_num:
-            mean = float(np.mean(self.losses))
-            self.log.info(format_step(epoch, self.max_epochs, step, cb.batch_num, loss, mean,
-                                      step_ms, lr))
-            self.log.record(mode='train', epoch=epoch + 1, iter=step, lr=lr, loss=loss,
-                            loss_avg=mean, time=step_ms / 1000)
+            self.log.step(epoch + 1, self.max_epochs, step, cb.batch_num, loss,
+                          float(np.mean(self.losses)), step_seconds, lr)
 
     def on_train_epoch_end(self, run_context):
         if self.state.diverged:
             return
         cb = run_context.original_args()
         self.state.epoch = cb.cur_epoch_num
-        steps = max(1, len(self.losses))
-        self.log.info(format_epoch(self.train_ms, self.train_ms / steps, float(np.mean(self.losses))))
-        self.log.info(SEPARATOR)
+        self.log.epoch(cb.cur_epoch_num, self.train_seconds, len(self.losses),
+                       float(np.mean(self.losses)))
         self.state.val = {}
         results = cb.get('eval_results') or {}   # absent on epochs without validation
         if 'top_1' not in results:
@@ -98,8 +91,8 @@ class TrainMonitor(Callback):
         top1 = float(results['top_1'])
         top5 = float(results['top_5']) if 'top_5' in results else None
         self.state.val = {TOP1: top1, **({TOP5: top5} if top5 is not None else {})}
-        self.log.info(format_val(cb.cur_epoch_num, self.max_epochs, self.state.last_loss, top1, top5))
-        self.log.record(mode='val', epoch=cb.cur_epoch_num, iter=cb.batch_num, **self.state.val)
+        self.log.val(cb.cur_epoch_num, self.max_epochs, cb.batch_num, self.state.last_loss,
+                     self.state.val)
         if top1 > self.state.best_top1:
             self.state.best_top1, self.state.best_epoch = top1, cb.cur_epoch_num
 

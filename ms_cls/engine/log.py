@@ -1,18 +1,39 @@
-"""The run's three outputs: the seed-format console lines, a plain text log and a JSON-lines log.
+"""The run log: what a run prints, its text copy, and the JSON-lines record that analysis reads.
 
-Line formats are the ones of the user's MindSpore log (and are tested by regex)::
+This module owns the format: RunLog writes it and ``load_json_log`` is its only reader, so the
+record shapes live in one place. Console lines keep the shape of the user's MindSpore log (and
+are tested by regex)::
 
     Epoch:[  0/ 80], step:[  100/  251], loss:[1.839/3.199], time:47.745 ms, lr:0.10000
     Epoch time: 18681.407 ms, per step time: 74.428 ms, avg loss: 2.167
     --------------------
     Epoch: [  1 /  80], Train Loss: [1.100], Accuracy:  0.748, Top5:  0.950
+
+``<timestamp>.log.json`` holds one record a line (epoch 1-based, times in seconds)::
+
+    {"mode": "meta", "max_epochs": 80, "steps_per_epoch": 251, "samples_per_gpu": 64, ...}
+    {"mode": "train", "epoch": 1, "iter": 100, "lr": 0.1, "loss": 1.84, "loss_avg": 3.2, "time": 0.048}
+    {"mode": "epoch", "epoch": 1, "time": 18.681, "step_time": 0.0744, "loss_avg": 2.167}
+    {"mode": "val", "epoch": 1, "iter": 251, "accuracy_top-1": 0.748, "accuracy_top-5": 0.95}
+    {"mode": "error", "kind": "diverged", "message": "Training stopped: ...", "epoch": 2, "iter": 3}
+    {"mode": "error", "kind": "image_load", "message": "Cannot decode image ..."}
+
+The text log is for people; nothing parses it. No MindSpore import here: logs are read on any
+machine, also while the run is still writing them.
 """
 import json
 import os
 import sys
 import time
 
+import pandas as pd
+
+from ..errors import ConfigError
+
 SEPARATOR = '-' * 20
+DIVERGED, IMAGE_LOAD = 'diverged', 'image_load'
+TOP1, TOP5 = 'accuracy_top-1', 'accuracy_top-5'
+NOT_KEYS = ('mode', 'epoch', 'iter', 'step')
 
 
 def format_step(epoch, max_epochs, step, steps, loss, mean_loss, step_ms, lr):
@@ -37,6 +58,7 @@ class RunLog:
     Both files are appended and flushed line by line, so a crash keeps everything logged so far.
     Without ``work_dir`` lines go to the console and are kept until :meth:`attach` names the
     work dir: a run writes nothing before its checks have passed.
+    Each method below prints a line and writes the record of the same numbers.
     """
 
     def __init__(self, work_dir=None, timestamp=None, stream=None):
@@ -79,7 +101,114 @@ class RunLog:
         self._json.write(json.dumps(fields) + '\n')
         self._json.flush()
 
+    def step(self, epoch, max_epochs, step, steps, loss, loss_avg, seconds, lr):
+        """A logged train step; ``epoch`` 1-based (the line shows it 0-based, as MindSpore)."""
+        self.info(format_step(epoch - 1, max_epochs, step, steps, loss, loss_avg, seconds * 1000,
+                              lr))
+        self.record(mode='train', epoch=epoch, iter=step, lr=lr, loss=loss, loss_avg=loss_avg,
+                    time=seconds)
+
+    def epoch(self, epoch, seconds, steps, loss_avg):
+        """A finished epoch: ``seconds`` from its start to its last step (data loading included,
+        validation not) over ``steps`` steps."""
+        step_time = seconds / max(1, steps)
+        self.info(format_epoch(seconds * 1000, step_time * 1000, loss_avg))
+        self.info(SEPARATOR)
+        self.record(mode='epoch', epoch=epoch, time=seconds, step_time=step_time,
+                    loss_avg=loss_avg)
+
+    def val(self, epoch, max_epochs, steps, train_loss, results):
+        """Validation after ``epoch``; ``results`` maps TOP1 (and TOP5 with 5+ classes)."""
+        self.info(format_val(epoch, max_epochs, train_loss, results[TOP1], results.get(TOP5)))
+        self.record(mode='val', epoch=epoch, iter=steps, **results)
+
+    def error(self, kind, message, **fields):
+        """What ended the run: 'ERROR: message' in the console and text log, and a record that
+        analysis reads (``kind``: DIVERGED, IMAGE_LOAD, ...; ``fields`` e.g. epoch and iter)."""
+        self.info(f"ERROR: {message}")
+        self.record(mode='error', kind=kind, message=message, **fields)
+
     def close(self):
         for f in (self._text, self._json):
             if f is not None:
                 f.close()
+
+
+class RunLogData:
+    """The records of one ``.log.json``: ``meta`` (dict), ``train``/``val``/``epochs``
+    (DataFrames; train and val with a global ``step`` column = iterations done) and ``errors``
+    (the error records, in order)."""
+
+    def __init__(self, path, records):
+        self.path = path
+        self.meta = next((r for r in records if r.get('mode') == 'meta'), {})
+        frames = {mode: pd.DataFrame([r for r in records if r.get('mode') == mode])
+                  for mode in ('train', 'val', 'epoch')}
+        iters = frames['train']['iter'].max() if 'iter' in frames['train'] else 1
+        self.steps_per_epoch = int(self.meta.get('steps_per_epoch') or iters)
+        for mode in ('train', 'val'):
+            if len(frames[mode]):
+                frames[mode]['step'] = ((frames[mode]['epoch'] - 1) * self.steps_per_epoch
+                                        + frames[mode]['iter'])
+        self.train, self.val, self.epochs = frames['train'], frames['val'], frames['epoch']
+        # logs written before error records had a kind recorded only divergence
+        self.errors = [dict({'kind': DIVERGED}, **r) for r in records if r.get('mode') == 'error']
+
+    @property
+    def name(self):
+        """The run's work-dir name (what a person called the experiment)."""
+        return os.path.basename(os.path.dirname(os.path.abspath(self.path)))
+
+    def keys(self):
+        """{key: 'train' | 'val'} for every numeric quantity logged by step or validation."""
+        return {k: mode for mode, frame in (('train', self.train), ('val', self.val))
+                for k in frame.columns if k not in NOT_KEYS}
+
+    def epochs_done(self):
+        """Epochs finished: the last epoch record. Logs written before epoch records: the last
+        epoch validated or whose last step was logged (the last step always is)."""
+        if len(self.epochs):
+            return int(self.epochs['epoch'].max())
+        done = [0]
+        if len(self.val):
+            done.append(int(self.val['epoch'].max()))
+        if len(self.train):
+            ended = self.train.loc[self.train['iter'] >= self.steps_per_epoch, 'epoch']
+            done += [int(e) for e in ended.tail(1)]
+        return max(done)
+
+    @property
+    def diverged(self):
+        """The first divergence record (loss NaN/Inf), or None."""
+        return next((e for e in self.errors if e['kind'] == DIVERGED), None)
+
+    @property
+    def failure(self):
+        """The first error record of another kind (e.g. an unreadable image), or None."""
+        return next((e for e in self.errors if e['kind'] != DIVERGED), None)
+
+    def divergence(self):
+        """'epoch E step S' of the divergence, or ''."""
+        err = self.diverged
+        return f"epoch {err.get('epoch')} step {err.get('iter')}" if err else ''
+
+    def epoch_seconds(self):
+        """Seconds of each finished epoch (data loading included, validation not)."""
+        return [float(t) for t in self.epochs['time']] if 'time' in self.epochs else []
+
+
+def load_json_log(path):
+    """Parse a ``.log.json``; a truncated last line (a crash mid-write) is ignored."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: log not found.")
+    with open(path, encoding='utf-8') as f:
+        lines = [line for line in f.read().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise ConfigError(f"{path}, line {number}: not a JSON record; is this an ms_cls "
+                                  ".log.json?") from None
+    return RunLogData(path, records)

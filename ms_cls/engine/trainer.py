@@ -10,21 +10,21 @@ import time
 from dataclasses import dataclass
 
 import mindspore as ms
-import mindspore.nn as nn
 from mindspore.train import Model
 
 from .. import __version__
 from ..errors import ImageLoadError, TrainingDiverged
 from ..data.builder import build_dataloader, dataset_from
 from ..data.datasets import image_load_error
-from ..fileio import write_text
+from ..evaluation.model_metrics import TopKAccuracy
+from ..fileio import write_lines
 from ..models.builder import attach_classes
 from ..models.weights import load_weights
 from ..plan import build_plan
 from ..runtime import onednn_note
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, TrainMonitor
 from .ema import EMAHook
-from .log import RunLog
+from .log import IMAGE_LOAD, RunLog
 from .optim import build_optimizer
 
 
@@ -96,9 +96,10 @@ def load_data(plan, log):
 
 
 def _metrics(head, num_classes):
-    metrics = {'top_1': nn.Top1CategoricalAccuracy()}
+    """The validation metrics: the numpy top-k of ``scripts/test.py``, inside ``Model``."""
+    metrics = {'top_1': TopKAccuracy(1)}
     if 5 in head.topk and num_classes >= 5:
-        metrics['top_5'] = nn.TopKCategoricalAccuracy(5)
+        metrics['top_5'] = TopKAccuracy(5)
     return metrics
 
 
@@ -144,7 +145,7 @@ def write_run_files(plan, data, log):
     cfg = plan.config
     cfg.work_dir = plan.work_dir
     cfg.dump(os.path.join(plan.work_dir, os.path.basename(cfg.filename or 'config.py')))
-    write_text(os.path.join(plan.work_dir, 'classes.txt'), '\n'.join(data.classes) + '\n')
+    write_lines(os.path.join(plan.work_dir, 'classes.txt'), data.classes)
     log.record(mode='meta', ms_cls=__version__, mindspore=ms.__version__, device=plan.device,
                amp_level=plan.precision.amp_level, config=cfg.filename, seed=plan.seed,
                python=platform.python_version(), classes=len(data.classes),
@@ -164,7 +165,7 @@ def fit(plan, data, model, callbacks, state, log):
         reason = image_load_error(str(err))
         if reason is None:
             raise
-        log.info(f"ERROR: {reason} Checkpoints written before this point are kept.")
+        log.error(IMAGE_LOAD, f"{reason} Checkpoints written before this point are kept.")
         raise ImageLoadError(reason) from None
     if state.diverged:
         raise TrainingDiverged(state.diverged)

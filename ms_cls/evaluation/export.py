@@ -21,7 +21,7 @@ import mindspore.ops as ops
 from ..apis import _test_pipeline, init_model
 from ..config import Config
 from ..errors import ConfigError, ExportCheckFailed
-from ..fileio import temp_name
+from ..fileio import atomic_path, write_text
 
 FORMATS = {'MINDIR': '.mindir', 'ONNX': '.onnx'}
 TOLERANCE = 1e-4
@@ -190,11 +190,10 @@ def export_model(config, checkpoint, fmt='MINDIR', shape=(1, 3, 224, 224), out=N
     net = _Softmax(model) if softmax else model
     net.set_train(False)
     path = output_path(checkpoint, fmt, out)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     info = sidecar_info(model, shape, fmt, path, softmax, checkpoint)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    tmp, sidecar = temp_name(path), path + '.json'
-    try:
+    sidecar = path + '.json'
+    with atomic_path(path) as tmp:   # the sidecar is written only once the check passed
         _export(net, ms.Tensor(x), tmp, fmt)
         got, why_not = _run_exported(tmp, fmt, x)
         diff = None if got is None else float(np.abs(got - net(ms.Tensor(x)).asnumpy()).max())
@@ -202,14 +201,7 @@ def export_model(config, checkpoint, fmt='MINDIR', shape=(1, 3, 224, 224), out=N
             raise ExportCheckFailed(f"{fmt} check failed: the exported file's outputs differ from "
                                     f"the network's by {diff:.3g} (> {TOLERANCE}) on a {shape} "
                                     "input; nothing was written.")
-        with open(temp_name(sidecar), 'w') as f:
-            json.dump(info, f, indent=2)
-        os.replace(tmp, path)
-        os.replace(temp_name(sidecar), sidecar)
-    finally:
-        for leftover in (tmp, temp_name(sidecar)):
-            if os.path.exists(leftover):
-                os.remove(leftover)
+        write_text(sidecar, json.dumps(info, indent=2))
     check = (f"{fmt} check: max |diff| {float(f'{diff:.3g}')} on a {shape} input"
              if diff is not None else
              f"{fmt} check: not run ({why_not}); {path} was written but its outputs were not "

@@ -2,9 +2,9 @@
 
 Two kinds of prediction file are read:
 
-* a result file from ``write_results`` (``.json`` or ``.csv``): ``filename`` plus pred_label /
-  pred_class, the top{i}_* columns (used for top-k) and, when saved, the class scores (exact
-  top-k for every k);
+* a result file from ``write_results`` (``.json`` or ``.csv``, read by ``read_results``):
+  ``filename`` plus pred_label / pred_class, the top{i}_* columns (used for top-k) and, when
+  saved, the class scores (exact top-k for every k);
 * a submission CSV: an id column and one label column holding class indices, class names, or
   Caltech-256 numeric prefixes (1 for '001.ak47'), plus ``<label>_1 .. <label>_K`` ranked
   columns when scripts/predict.py wrote them with --topk K (used for top-k).
@@ -13,7 +13,6 @@ The answer key is a CSV with an id column and a ``label`` (index) and/or ``class
 like the demo's test_answers.csv. Only MindSpore-free modules are imported, so this runs in a
 second on a machine without the training stack.
 """
-import json
 import os
 import re
 from collections import Counter
@@ -24,7 +23,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..data.datasets import class_number
 from .metrics import check_metrics, evaluate, format_metrics, parse_metric_options
-from .results import SCORE_PREFIX
+from .results import is_result_table, read_results
 
 MATCH_LEVELS = (
     ('exact id', lambda s: s),
@@ -79,36 +78,14 @@ def read_predictions(path, id_column='id', label_column='label'):
     first), 'scores' (N, C) with 'classes' when saved, or 'tokens' for a submission's raw labels.
     """
     ext = os.path.splitext(path)[1].lower()
-    classes, scores = None, None
-    if ext == '.json':
-        if not os.path.isfile(path):
-            raise ConfigError(f"{path}: file not found.")
-        try:
-            with open(path, encoding='utf-8') as f:
-                doc = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ConfigError(f"{path}: not valid JSON ({err}).") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get('results'), list):
-            raise ConfigError(f"{path}: expected a result file from scripts/test.py --out "
-                              "(a JSON object with a 'results' list).")
-        frame = pd.DataFrame(doc['results'])
-        classes = doc.get('classes')
-        if 'class_scores' in frame.columns:
-            scores = np.array(frame['class_scores'].tolist(), dtype=np.float64)
-        frame = frame.drop(columns=['class_scores'], errors='ignore').astype(str)
-    elif ext == '.csv':
-        frame = _read_csv(path)
-        score_cols = [c for c in frame.columns if c.startswith(SCORE_PREFIX)]
-        if score_cols:
-            classes = [c[len(SCORE_PREFIX):] for c in score_cols]
-            scores = frame[score_cols].astype(float).to_numpy()
-    else:
+    if ext not in ('.json', '.csv'):
         raise ConfigError(f"{path}: unknown extension {ext or '(none)'!r}; give a .json or .csv.")
-    if 'filename' in frame.columns and {'pred_label', 'pred_class', 'top1_label',
-                                        'top1_class'} & set(frame.columns):
-        return _ranked(frame, classes, scores)
-    if ext == '.json':
-        raise ConfigError(f"{path}: the results have no 'filename' and pred_label/pred_class.")
+    frame = _read_csv(path) if ext == '.csv' else None
+    if frame is None or is_result_table(frame.columns):
+        result = read_results(path)
+        if not is_result_table(result.rows.columns):
+            raise ConfigError(f"{path}: the results have no 'filename' and pred_label/pred_class.")
+        return _ranked(result.rows, result.classes, result.scores)
     ids_col = _id_column(frame, id_column)
     others = [c for c in frame.columns if c != ids_col]
     mains = [c for c in others if not any(re.fullmatch(rf'{re.escape(o)}_\d+', c) for o in others)]

@@ -3,11 +3,22 @@
 The per-image frame is the one source for every output here (result files, the show dir), so a
 row in ``results.csv`` and the picture drawn for it always agree. Files are written under a
 temporary name and renamed, so a crash never leaves a truncated file that looks complete.
+
+This module owns the result-file format: ``write_results`` writes it and ``read_results`` is its
+one reader (scripts/analyze_results.py and scripts/eval_metric.py use it). ``.json``::
+
+    {"metrics": {...}, "classes": [...], "data_prefix": "/abs/data/val",
+     "results": [{"filename": "001.ak47/0001.jpg", "pred_label": 0, ..., "class_scores": [...]}]}
+
+``.csv``: the same row fields as columns, then ``score_<class>`` columns for the class scores
+and a ``data_prefix`` column (the same on every row); no metrics.
 """
 import json
 import math
 import os
 import re
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -15,11 +26,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ConfigError
 from ..data.datasets import load_rgb
-from ..fileio import atomic_path
+from ..fileio import atomic_write, save_figure, write_csv, write_text
 from .metrics import confusion_matrix
 
 OUT_ITEMS = ('pred_label', 'pred_class', 'pred_score', 'gt_label', 'topk', 'class_scores')
 SCORE_PREFIX = 'score_'
+DATA_PREFIX = 'data_prefix'
+PRED_COLUMNS = ('pred_label', 'pred_class', 'top1_label', 'top1_class')
 SHOW_MIN_SIDE = 128
 MATRIX_TEXT_MAX = 30
 
@@ -27,8 +40,9 @@ MATRIX_TEXT_MAX = 30
 def prediction_frame(dataset, probs, classes, topk=5):
     """One row per ``dataset.samples`` entry, in order (the index is the sample position).
 
-    ``frame.attrs['classes']`` keeps the class names so that result files can name the score
-    columns and a rescoring tool can map labels back to names.
+    ``frame.attrs`` keeps the class names (result files name the score columns with them and a
+    rescoring tool maps labels back to names) and the absolute folder the filenames are relative
+    to (so a result file says where its images are).
     """
     probs = np.asarray(probs)
     if len(probs) != len(dataset.samples):
@@ -50,6 +64,7 @@ def prediction_frame(dataset, probs, classes, topk=5):
         frame[f'top{i + 1}_class'] = [classes[k] for k in order[:, i]]
         frame[f'top{i + 1}_score'] = probs[np.arange(len(probs)), order[:, i]].astype(float)
     frame.attrs['classes'] = classes
+    frame.attrs[DATA_PREFIX] = os.path.abspath(dataset.data_prefix)
     return frame
 
 
@@ -87,23 +102,91 @@ def write_results(path, frame, probs=None, metrics=None, items=None):
                               for c in _item_columns(frame, i)]
     table = frame[list(dict.fromkeys(columns))]
     classes = frame.attrs.get('classes')
-    with atomic_path(path) as tmp:
-        if ext == '.csv':
-            if 'class_scores' in items:
-                names = classes or [str(i) for i in range(np.shape(probs)[1])]
-                scores = pd.DataFrame(np.asarray(probs), index=table.index,
-                                      columns=[SCORE_PREFIX + str(n) for n in names])
-                table = pd.concat([table, scores], axis=1)
-            table.to_csv(tmp, index=False, float_format='%.6g')
-        else:
-            records = table.to_dict('records')
-            if 'class_scores' in items:
-                for record, row in zip(records, np.asarray(probs, dtype=float)):
-                    record['class_scores'] = [round(float(v), 6) for v in row]
-            doc = {'metrics': metrics or {}, **({'classes': classes} if classes else {}),
-                   'results': records}
-            with open(tmp, 'w', encoding='utf-8') as f:
-                json.dump(doc, f, indent=1, default=_jsonable)
+    prefix = frame.attrs.get(DATA_PREFIX)
+    if ext == '.csv':
+        if 'class_scores' in items:
+            names = classes or [str(i) for i in range(np.shape(probs)[1])]
+            scores = pd.DataFrame(np.asarray(probs), index=table.index,
+                                  columns=[SCORE_PREFIX + str(n) for n in names])
+            table = pd.concat([table, scores], axis=1)
+        if prefix:
+            table = table.assign(**{DATA_PREFIX: prefix})
+        write_csv(path, table, float_format='%.6g')
+    else:
+        records = table.to_dict('records')
+        if 'class_scores' in items:
+            for record, row in zip(records, np.asarray(probs, dtype=float)):
+                record['class_scores'] = [round(float(v), 6) for v in row]
+        doc = {'metrics': metrics or {}, **({'classes': classes} if classes else {}),
+               **({DATA_PREFIX: prefix} if prefix else {}), 'results': records}
+        write_text(path, json.dumps(doc, indent=1, default=_jsonable))
+
+
+@dataclass
+class ResultFile:
+    """A result file read back. ``rows``: one per image, the columns written (filename,
+    pred_label, ...; labels int, scores float, the rest text) without the class scores, which
+    are ``scores`` (N, C) when written; ``classes`` the class list when the file has one (a CSV
+    only with its score columns); ``metrics`` empty for a CSV."""
+    rows: pd.DataFrame
+    classes: list = None
+    data_prefix: str = None
+    metrics: dict = None
+    scores: np.ndarray = None
+
+
+def is_result_table(columns):
+    """A table with filenames and predictions, as write_results writes them (not a submission)."""
+    return 'filename' in columns and bool(set(PRED_COLUMNS) & set(columns))
+
+
+def _typed(frame):
+    """CSV cells are read as text (a class named '001' or 'NA' stays a name); labels and scores
+    get their numeric types back."""
+    for column in frame.columns:
+        if re.fullmatch(r'(gt|pred|top\d+)_label', column):
+            frame[column] = frame[column].astype(np.int64)
+        elif re.fullmatch(r'(pred|top\d+)_score', column):
+            frame[column] = frame[column].astype(np.float64)
+    return frame
+
+
+def read_results(path):
+    """-> ResultFile of a ``.json`` or ``.csv`` that write_results wrote."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in ('.json', '.csv'):
+        raise ConfigError(f"{path}: unknown extension {ext or '(none)'!r}; give a .json or .csv "
+                          "result file (scripts/test.py --out).")
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: result file not found.")
+    if ext == '.csv':
+        try:
+            rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: not a readable CSV ({err}).") from None
+        score_columns = [c for c in rows.columns if c.startswith(SCORE_PREFIX)]
+        doc = {'classes': [c[len(SCORE_PREFIX):] for c in score_columns] or None,
+               DATA_PREFIX: rows[DATA_PREFIX].iloc[0] if DATA_PREFIX in rows and len(rows)
+               else None}
+        scores = rows[score_columns].astype(np.float64).to_numpy() if score_columns else None
+        rows = rows.drop(columns=score_columns + [DATA_PREFIX], errors='ignore')
+    else:
+        try:
+            with open(path, encoding='utf-8') as f:
+                doc = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: not valid JSON ({err}).") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get('results'), list):
+            raise ConfigError(f"{path}: expected a result file from scripts/test.py --out "
+                              "(a JSON object with a 'results' list).")
+        rows = pd.DataFrame(doc['results'])
+        scores = (np.array(rows.pop('class_scores').tolist(), dtype=np.float64)
+                  if 'class_scores' in rows else None)
+    if 'filename' not in rows:
+        raise ConfigError(f"{path}: no 'filename' column; is this a result file written by "
+                          "scripts/test.py --out?")
+    return ResultFile(_typed(rows), doc.get('classes'), doc.get(DATA_PREFIX),
+                      doc.get('metrics') or {}, scores)
 
 
 def class_table_text(table, limit=None):
@@ -149,8 +232,7 @@ def save_confusion_matrix(probs, labels, classes, path):
                 ax.text(j, i, str(count), ha='center', va='center', fontsize=font,
                         color='white' if fractions[i, j] > 0.5 else 'black')
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format='png', dpi=100)
+    save_figure(path, fig, format='png', dpi=100)
 
 
 def _annotated(path, lines, colour):
@@ -206,7 +288,7 @@ def save_show_dir(frame, dataset, show_dir, limit=None):
             if row.gt_label >= 0:
                 lines.append(f"gt: {row.gt_class}")
             stem = os.path.splitext(os.path.basename(path))[0]
-            _annotated(path, lines, colour).save(
-                os.path.join(folder, f'{rank:0{width}d}_{stem}.jpg'), quality=90)
+            atomic_write(os.path.join(folder, f'{rank:0{width}d}_{stem}.jpg'),
+                         partial(_annotated(path, lines, colour).save, format='JPEG', quality=90))
         counts[name] = len(rows)
     return counts

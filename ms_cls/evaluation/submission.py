@@ -26,7 +26,7 @@ from ..config import Config, parse_options
 from ..errors import ConfigError, ImageLoadError, SubmissionError
 from ..data.datasets import (CustomDataset, class_number, find_undecodable,
                              image_load_error, list_images)
-from ..fileio import atomic_path
+from ..fileio import save_npy, write_csv, write_lines
 from .inference import check_tta, ensemble_probs, load_models
 
 LABEL_FORMATS = ('index', 'name', 'prefix')
@@ -139,27 +139,25 @@ def check_against_folder(frame, paths, img_dir, skipped=()):
                           + ". Did the folder change while predicting? Run again.")
 
 
-def _write_atomic(path, write, binary=False):
-    """``write(file)`` into a temp file beside ``path``, then rename it over ``path``."""
+def _file_target(path):
+    """``path``, unless it is a folder (renaming a file over it would fail with a traceback)."""
     if os.path.isdir(path):
         raise ConfigError(f"{path} is a folder; give a file name to write.")
-    with atomic_path(path) as tmp, open(tmp, 'wb' if binary else 'w',
-                                        **({} if binary else {'newline': ''})) as f:
-        write(f)
+    return path
 
 
 def write_submission(frame, path):
     """CSV at ``path`` (parent folders made); only ``path`` itself is replaced."""
-    _write_atomic(path, lambda f: frame.to_csv(f, index=False))
+    write_csv(_file_target(path), frame)
 
 
 def write_probs(probs, path, ids, classes):
     """The (rows, classes) float32 matrix as .npy plus ``<path>.ids.txt`` (the CSV ids, one per
     row) and ``<path>.classes.txt`` (one per column): enough to blend runs later without
     guessing the row or column order."""
-    _write_atomic(path, lambda f: np.save(f, np.asarray(probs, np.float32)), binary=True)
+    save_npy(_file_target(path), np.asarray(probs, np.float32))
     for suffix, lines in (('ids', ids), ('classes', classes)):
-        _write_atomic(f'{path}.{suffix}.txt', lambda f: f.write(''.join(f'{x}\n' for x in lines)))
+        write_lines(_file_target(f'{path}.{suffix}.txt'), lines)
 
 
 def class_counts_text(frame_or_labels, classes, n=10):
@@ -283,8 +281,8 @@ def predict_submission(configs, checkpoints, out, img_dir=None, batch_size=32, w
     if probs_out:
         write_probs(probs, probs_out, frame.iloc[:, 0], classes)
     if bad:
-        _write_atomic(listing, lambda f: f.write(''.join(
-            f"{os.path.relpath(p, img_dir)}\t{r}\n" for p, r in bad)))
+        write_lines(_file_target(listing),
+                    [f"{os.path.relpath(p, img_dir)}\t{r}" for p, r in bad])
         print(f"WARNING: {len(bad)} unreadable image(s) are NOT in {out} (listed in {listing}), "
               f"e.g. {[os.path.relpath(p, img_dir) for p in skipped[:3]]}. The CSV has "
               f"{len(frame)} rows for {len(frame) + len(bad)} files; a leaderboard expecting "
