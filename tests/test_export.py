@@ -16,7 +16,7 @@ from ms_cls.errors import ConfigError
 from ms_cls.evaluation import export
 from ms_cls.errors import ExportCheckFailed
 from ms_cls.evaluation.export import check_shape, export_model
-from ms_cls.models.weights import read_checkpoint
+from ms_cls.checkpoint import read_checkpoint
 
 from conftest import ROOT
 

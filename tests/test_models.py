@@ -5,7 +5,7 @@ import pytest
 from ms_cls.config import Config
 from ms_cls.errors import ConfigError
 from ms_cls.models.builder import build_loss, build_model
-from ms_cls.models.weights import load_weights
+from ms_cls.checkpoint import load_weights
 
 from conftest import DEMO_CONFIG
 

@@ -14,7 +14,7 @@ from mindspore.train import Callback
 
 from ..errors import ConfigError
 from ..validation import check_keys
-from ..models.weights import RAW_PREFIX
+from ..checkpoint import RAW_PREFIX
 
 HOOK_KEYS = ('type', 'momentum', 'interval', 'warm_up', 'priority', 'resume_from')
 HOOKS = ('EMAHook',)

@@ -18,7 +18,7 @@ from ..data.builder import build_dataloader, build_dataset, build_sampler, check
 from ..data.datasets import image_load_error
 from ..data.pipeline import build_pipeline
 from ..models.builder import attach_classes, build_loss, build_model
-from ..models.weights import load_weights
+from ..checkpoint import load_weights
 from ..runtime import init_context, onednn_note, resolve_amp_level
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, TrainMonitor
 from .ema import EMAHook, ema_hook_args
