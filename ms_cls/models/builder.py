@@ -1,6 +1,6 @@
 """Config dict -> network cells. Plain name -> class tables; no registry framework."""
 from ..errors import ConfigError
-from ..validation import Registry, check_keys, subset
+from ..validation import Registry, check_keys, located, subset, where
 from ..data.batch_augments import build_batch_augments
 from .classifier import GlobalAveragePooling, ImageClassifier, LinearClsHead
 from .losses import CrossEntropyLoss, LabelSmoothLoss
@@ -51,6 +51,15 @@ def build_model(model_cfg, classes=None):
     if classes is not None:
         attach_classes(net, classes, model_cfg)
     return net
+
+
+def backbone_spec(backbone_cfg):
+    """The ``BackboneSpec`` (width, input size rule) of a backbone config, without building it."""
+    name = BACKBONES.check_type(backbone_cfg, 'model.backbone')
+    try:
+        return BACKBONES.get(name).spec(**subset(backbone_cfg, ('type',)))
+    except TypeError as err:
+        raise ConfigError(f"{where(located(backbone_cfg, 'model.backbone'))}: {err}") from None
 
 
 def attach_classes(net, classes, model_cfg):

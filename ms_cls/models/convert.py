@@ -9,7 +9,7 @@ import mindspore as ms
 
 from ..checkpoint import HEAD_PREFIX, ema_weights, make_meta, read_checkpoint, save_checkpoint
 from ..errors import ConfigError
-from .builder import build_model
+from .builder import backbone_spec, build_model
 from .resnet import resnet_from_torch
 
 RESNETS = {'resnet18': 18, 'resnet34': 34, 'resnet50': 50, 'resnet101': 101, 'resnet152': 152}
@@ -21,14 +21,13 @@ def model_cfg(arch, num_classes):
     """The ImageClassifier config of ``arch`` (used to check converted weights)."""
     if arch in RESNETS:
         backbone = dict(type='ResNet', depth=RESNETS[arch])
-        channels = 512 if RESNETS[arch] < 50 else 2048
     elif arch in SWINS:
         backbone = dict(type='SwinTransformer', arch=SWINS[arch], img_size=224)
-        channels = 1024 if SWINS[arch] == 'base' else 768
     else:
         raise ConfigError(f"--arch {arch!r}; use one of {', '.join(ARCHS)}.")
     return dict(type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
-                head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=channels))
+                head=dict(type='LinearClsHead', num_classes=num_classes,
+                          in_channels=backbone_spec(backbone).out_channels))
 
 
 def read_torch_state_dict(path):
