@@ -16,7 +16,7 @@ from ms_cls.models.builder import build_model
 from ms_cls.models.convert import convert, model_cfg, save_converted
 
 from conftest import ROOT
-from test_models import mindcv_resnet50_names
+from test_models import mindcv_resnet_names
 
 
 def logits(net, x):
@@ -60,7 +60,7 @@ def test_mmcls_and_safetensors_layouts(torch_resnet50, tmp_path):
     save_file(state, str(tmp_path / 'tv.safetensors'))
     a, _, _ = convert(str(tmp_path / 'mmcls.pth'), 'resnet50')
     b, _, _ = convert(str(tmp_path / 'tv.safetensors'), 'resnet50')
-    assert sorted(a) == sorted(b) == sorted(mindcv_resnet50_names())
+    assert sorted(a) == sorted(b) == sorted(mindcv_resnet_names(50))
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
