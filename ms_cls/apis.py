@@ -8,7 +8,7 @@ from .errors import ConfigError
 from .data.datasets import load_rgb
 from .data.pipeline import apply_pipeline, build_pipeline
 from .models.builder import build_model
-from .models.weights import load_weights
+from .checkpoint import load_weights
 from .runtime import init_context
 
 #: Used when a config holds only ``model=...``: ImageNet statistics, no resizing.

@@ -16,7 +16,7 @@ from ms_cls.errors import ConfigError
 from ms_cls.evaluation import export
 from ms_cls.errors import ExportCheckFailed
 from ms_cls.evaluation.export import check_shape, export_model
-from ms_cls.models.weights import read_checkpoint
+from ms_cls.checkpoint import read_checkpoint, save_checkpoint
 
 from conftest import ROOT
 
@@ -77,10 +77,26 @@ def test_bad_format_shape_and_checkpoint_are_config_errors(trained, tmp_path):
         export_model(config, ckpt, 'MINDIR', (1, 1, 32, 32), out=str(tmp_path / 'm'))
     with pytest.raises(ConfigError, match='not found: give the .ckpt a training run wrote'):
         export_model(config, str(tmp_path / 'missing.ckpt'), 'MINDIR', SHAPE)
-    with pytest.raises(ConfigError, match='Swin needs H and W multiples of 32'):
+    with pytest.raises(ConfigError, match=r'Swin-T needs H and W multiples of 32 \(e\.g\. '
+                                          r'--shape 1 3 64 64\)'):
         check_shape([1, 3, 48, 48], {'backbone': {'type': 'SwinTransformer'}})
     assert check_shape([1, 3, 64, 96], {'backbone': {'type': 'SwinTransformer'}}) == (1, 3, 64, 96)
+    assert check_shape([1, 3, 33, 47], {'backbone': {'type': 'ResNet', 'depth': 18}}) == \
+        (1, 3, 33, 47)
     assert os.listdir(tmp_path) == []
+
+
+def test_swin_is_rebuilt_for_the_export_size(tmp_path):
+    """Swin's masks are built for its img_size, so the export rebuilds it for --shape's H x W;
+    32px weights do not fit a 64px Swin (larger windows), and the error says what to export."""
+    config = os.path.join(ROOT, 'configs', 'swin', 'swin-tiny_1xb64_demo-32px.py')
+    ckpt = str(tmp_path / 'swin32.ckpt')
+    save_checkpoint(init_model(config), ckpt)
+    with pytest.raises(ConfigError, match=r"has shape .* Swin-T's network follows the input "
+                                          r"size: export at the config's img_size, --shape "
+                                          r"1 3 32 32\."):
+        export_model(config, ckpt, 'MINDIR', (1, 3, 64, 64), out=str(tmp_path / 'm'))
+    assert os.listdir(tmp_path) == ['swin32.ckpt']
 
 
 def test_failed_check_leaves_nothing(trained, tmp_path, monkeypatch):

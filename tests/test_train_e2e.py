@@ -13,7 +13,7 @@ from ms_cls.engine.log import format_epoch
 from ms_cls.engine.schedules import build_lr_schedule
 from ms_cls.engine.trainer import train
 from ms_cls.errors import TrainingDiverged
-from ms_cls.models.weights import read_checkpoint
+from ms_cls.checkpoint import read_checkpoint
 
 from conftest import DEMO_CONFIG, ROOT, tiny_cfg
 from test_log_format import EPOCH_RE, STEP_RE, VAL_RE
@@ -83,7 +83,7 @@ def test_work_dir_holds_checkpoints_config_and_classes(trained, tiny_demo):
     assert meta['epoch'] == 2 and meta['classes'] == CustomDataset(f'{tiny_demo}/train').classes
     _, best = read_checkpoint(os.path.join(work_dir, 'best.ckpt'))
     assert best['epoch'] == summary['best_epoch']
-    assert best['accuracy_top-1'] == pytest.approx(summary['best_top1'])
+    assert best['metrics']['accuracy_top-1'] == pytest.approx(summary['best_top1'])
     dumped = Config.fromfile(os.path.join(work_dir, 'resnet18_1xb64_demo-32px.py'))
     assert dumped.runner.max_epochs == 2
 

@@ -1,18 +1,22 @@
 """Loading and converting weights: MindCV names, torchvision/timm/mmcls layouts, parity."""
+import json
+import os
 import subprocess
 import sys
 
 import numpy as np
 import mindspore as ms
+import mindspore.nn as nn
 import pytest
 
+from ms_cls.checkpoint import (META_KEY, load_weights, make_meta, read_checkpoint,
+                               save_checkpoint)
 from ms_cls.errors import ConfigError
 from ms_cls.models.builder import build_model
 from ms_cls.models.convert import convert, model_cfg, save_converted
-from ms_cls.models.weights import load_weights, read_checkpoint
 
 from conftest import ROOT
-from test_models import mindcv_resnet50_names
+from test_models import mindcv_resnet_names
 
 
 def logits(net, x):
@@ -56,7 +60,7 @@ def test_mmcls_and_safetensors_layouts(torch_resnet50, tmp_path):
     save_file(state, str(tmp_path / 'tv.safetensors'))
     a, _, _ = convert(str(tmp_path / 'mmcls.pth'), 'resnet50')
     b, _, _ = convert(str(tmp_path / 'tv.safetensors'), 'resnet50')
-    assert sorted(a) == sorted(b) == sorted(mindcv_resnet50_names())
+    assert sorted(a) == sorted(b) == sorted(mindcv_resnet_names(50))
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
@@ -124,7 +128,7 @@ def test_convert_script_writes_a_loadable_ckpt(torch_resnet50, tmp_path):
 
 def test_bias_table_crop_keeps_the_relative_offsets():
     """Row r of a w-window table holds offset (r // (2w-1) - (w-1), r % (2w-1) - (w-1))."""
-    from ms_cls.models.weights import _crop_bias_table
+    from ms_cls.checkpoint import _crop_bias_table
     big, small = 7, 3
     rows = np.arange((2 * big - 1) ** 2)
     offsets = np.stack([rows // (2 * big - 1) - (big - 1), rows % (2 * big - 1) - (big - 1)], 1)
@@ -151,7 +155,6 @@ def test_swin_224_weights_load_into_a_small_input_model(tmp_path):
 def test_checkpoint_loads_when_free_pages_are_low_but_memory_is_available(tmp_path, monkeypatch):
     """MindSpore checks a .ckpt against free pages only; a full page cache made a ResNet-50
     checkpoint 'too large' mid-suite. ms_cls checks against MemAvailable instead."""
-    import os
     net = build_model(model_cfg('resnet18', 10))
     path = str(tmp_path / 'r18.ckpt')
     ms.save_checkpoint(net, path)
@@ -159,3 +162,47 @@ def test_checkpoint_loads_when_free_pages_are_low_but_memory_is_available(tmp_pa
     monkeypatch.setattr(os, 'sysconf', lambda name: 1 if name == 'SC_AVPHYS_PAGES' else real(name))
     params, _ = read_checkpoint(path)
     assert len(params) == len(list(net.get_parameters()))
+
+
+def test_meta_round_trips_with_its_schema_and_defaults(tmp_path):
+    path = str(tmp_path / 'run.ckpt')
+    meta = make_meta(classes=['cat', 'dog'], epoch=3, ema=True, metrics={'accuracy_top-1': 0.5})
+    save_checkpoint(nn.Dense(2, 2), path, meta)
+    assert read_checkpoint(path)[1] == {'classes': ['cat', 'dog'], 'epoch': 3, 'ema': True,
+                                        'metrics': {'accuracy_top-1': 0.5}}
+    mindcv = str(tmp_path / 'mindcv.ckpt')
+    ms.save_checkpoint(nn.Dense(2, 2), mindcv)
+    assert read_checkpoint(mindcv)[1] == make_meta() == {'classes': None, 'epoch': None,
+                                                         'ema': False, 'metrics': {}}
+    flat = str(tmp_path / 'flat.ckpt')  # written before the schema: metrics at the top level
+    ms.save_checkpoint(nn.Dense(2, 2), flat, append_dict={META_KEY: json.dumps(
+        {'classes': ['a'], 'epoch': 2, 'ema': False, 'accuracy_top-1': 0.25})})
+    assert read_checkpoint(flat)[1]['metrics'] == {'accuracy_top-1': 0.25}
+    bad = str(tmp_path / 'bad.ckpt')
+    ms.save_checkpoint(nn.Dense(2, 2), bad, append_dict={META_KEY: '[1, 2'})
+    with pytest.raises(ConfigError, match=f"bad.ckpt: its '{META_KEY}' entry is not ms_cls meta"):
+        read_checkpoint(bad)
+
+
+def test_failed_save_keeps_the_old_file_and_leaves_no_temporary_files(tmp_path):
+    """MindSpore writes <name>.tmp before renaming; a save that fails mid-write (here: an entry
+    name protobuf cannot encode) must leave neither that nor ms_cls's own temporary name."""
+    path = str(tmp_path / 'latest.ckpt')
+    save_checkpoint(nn.Dense(2, 2), path, make_meta(epoch=1))
+    with pytest.raises(ValueError, match='valid unicode'):
+        save_checkpoint(nn.Dense(2, 2), path, make_meta(epoch=2),
+                        extra={'\udc80': ms.Tensor(np.zeros(1, np.float32))})
+    assert os.listdir(tmp_path) == ['latest.ckpt']
+    assert read_checkpoint(path)[1]['epoch'] == 1
+    with pytest.raises(ConfigError, match=r"must end in \.ckpt .* e\.g\. .*latest\.ckpt"):
+        save_checkpoint(nn.Dense(2, 2), str(tmp_path / 'latest'))
+
+
+def test_models_do_not_import_engine():
+    """ms_cls.engine uses ms_cls.models (and both use ms_cls.checkpoint), never the reverse."""
+    code = ("import sys, ms_cls.models.builder, ms_cls.models.convert, ms_cls.models.summary; "
+            "print(sorted(m for m in sys.modules if m.startswith('ms_cls.engine')))")
+    res = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == '[]'

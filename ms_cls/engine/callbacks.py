@@ -14,7 +14,7 @@ import numpy as np
 import mindspore as ms
 from mindspore.train import Callback
 
-from .checkpoint import copy_atomic, save_atomic
+from ..checkpoint import copy_checkpoint, make_meta, save_checkpoint
 from .log import DIVERGED, TOP1, TOP5
 
 
@@ -126,18 +126,19 @@ class CheckpointSaver(Callback):
             return
         cb = run_context.original_args()
         epoch = cb.cur_epoch_num
-        meta = dict(classes=self.classes, epoch=epoch, ema=self.ema is not None, **self.state.val)
+        meta = make_meta(classes=self.classes, epoch=epoch, ema=self.ema is not None,
+                         metrics=self.state.val)
         latest = os.path.join(self.work_dir, 'latest.ckpt')
-        save_atomic(cb.train_network, latest, meta,
-                    self.ema.raw_weights() if self.ema is not None else None)
+        save_checkpoint(cb.train_network, latest, meta,
+                        self.ema.raw_weights() if self.ema is not None else None)
         if epoch % self.interval == 0 or (self.save_last and epoch == self.max_epochs):
             path = os.path.join(self.work_dir, f'epoch_{epoch}.ckpt')
-            copy_atomic(latest, path)
+            copy_checkpoint(latest, path)
             self.kept.append(path)
             while 0 < self.max_keep < len(self.kept):
                 os.remove(self.kept.pop(0))
         if self.state.val and self.state.best_epoch == epoch:
-            copy_atomic(latest, os.path.join(self.work_dir, 'best.ckpt'))
+            copy_checkpoint(latest, os.path.join(self.work_dir, 'best.ckpt'))
             if self.log:
                 self.log(f"Saved best.ckpt: accuracy_top-1 {self.state.best_top1:.3f} at "
                               f"epoch {epoch}")

@@ -16,7 +16,7 @@ from mindspore.train import Callback
 
 from ..errors import ConfigError
 from ..validation import Registry, check_keys, located
-from ..models.weights import RAW_PREFIX
+from ..checkpoint import RAW_PREFIX
 
 HOOK_KEYS = ('type', 'momentum', 'interval', 'warm_up', 'priority', 'resume_from')
 

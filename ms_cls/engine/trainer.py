@@ -19,7 +19,7 @@ from ..data.datasets import image_load_error
 from ..evaluation.model_metrics import TopKAccuracy
 from ..fileio import write_lines
 from ..models.builder import attach_classes
-from ..models.weights import load_weights
+from ..checkpoint import load_weights
 from ..plan import build_plan
 from ..runtime import onednn_note
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, TrainMonitor

@@ -22,6 +22,7 @@ from ..apis import _test_pipeline, init_model
 from ..config import Config
 from ..errors import ConfigError, ExportCheckFailed
 from ..fileio import atomic_path, write_text
+from ..models.builder import backbone_spec
 
 FORMATS = {'MINDIR': '.mindir', 'ONNX': '.onnx'}
 TOLERANCE = 1e-4
@@ -58,8 +59,8 @@ def check_format(fmt):
 
 
 def check_shape(shape, model_cfg):
-    """``shape`` -> (N, C, H, W) ints; C must be the backbone's channels, H and W multiples of
-    Swin's stride (its window masks are built for one size)."""
+    """``shape`` -> (N, C, H, W) ints; C must be the backbone's input channels, H and W
+    multiples of its ``size_divisor`` (1 for ResNet, patch_size x 8 for Swin)."""
     backbone = model_cfg.get('backbone') or {}
     channels = backbone.get('in_channels', 3)
     if len(shape) != 4 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
@@ -70,11 +71,12 @@ def check_shape(shape, model_cfg):
         raise ConfigError(f"--shape {list(shape)}: the second number is the channel count, "
                           f"{channels} for this model (e.g. --shape 1 {channels} {shape[2]} "
                           f"{shape[3]}).")
-    if backbone.get('type') == 'SwinTransformer':
-        stride = backbone.get('patch_size', 4) * 8
-        if shape[2] % stride or shape[3] % stride:
-            raise ConfigError(f"--shape {list(shape)}: Swin needs H and W multiples of {stride} "
-                              f"(e.g. --shape {shape[0]} {channels} 224 224).")
+    spec = backbone_spec(backbone)
+    step = spec.size_divisor
+    if shape[2] % step or shape[3] % step:
+        h, w = (-(-s // step) * step for s in shape[2:])
+        raise ConfigError(f"--shape {list(shape)}: {spec.arch_name} needs H and W multiples of "
+                          f"{step} (e.g. --shape {shape[0]} {channels} {h} {w}).")
     return tuple(shape)
 
 
@@ -162,7 +164,8 @@ def export_model(config, checkpoint, fmt='MINDIR', shape=(1, 3, 224, 224), out=N
                  softmax=False, cfg_options=None):
     """Export ``checkpoint`` of ``config`` (path or Config) at ``shape``; returns ExportResult.
 
-    A Swin backbone is built for the export's H x W (``img_size``), as its masks are constants.
+    A backbone built for one input size (Swin: its masks are constants) is built for the
+    export's H x W, through its ``img_size``.
     """
     fmt = check_format(fmt)
     checkpoint, out = (os.fspath(p) if p else p for p in (checkpoint, out))
@@ -175,9 +178,8 @@ def export_model(config, checkpoint, fmt='MINDIR', shape=(1, 3, 224, 224), out=N
     if 'model' not in cfg:
         raise ConfigError(f"{cfg.filename}: no 'model' in the config.")
     shape = check_shape(list(shape), cfg.model)
-    backbone = cfg.model.get('backbone') or {}
-    trained_size = backbone.get('img_size', 224)
-    resized = backbone.get('type') == 'SwinTransformer' and _hw(trained_size) != list(shape[2:])
+    spec = backbone_spec(cfg.model.backbone)
+    resized = spec.img_size is not None and spec.img_size != shape[2:]
     if resized:
         cfg.merge_from_dict({'model.backbone.img_size': (shape[2], shape[3])})
     try:
@@ -185,8 +187,9 @@ def export_model(config, checkpoint, fmt='MINDIR', shape=(1, 3, 224, 224), out=N
     except ConfigError as err:
         if not resized:
             raise
-        raise ConfigError(f"{err} Swin's window sizes follow the input size: export at the "
-                          f"config's img_size={trained_size!r}.") from None
+        raise ConfigError(f"{err} {spec.arch_name}'s network follows the input size: export "
+                          f"at the config's img_size, --shape {shape[0]} {shape[1]} "
+                          f"{spec.img_size[0]} {spec.img_size[1]}.") from None
     net = _Softmax(model) if softmax else model
     net.set_train(False)
     path = output_path(checkpoint, fmt, out)

@@ -1,6 +1,6 @@
 """Config dict -> network cells. Plain name -> class tables; no registry framework."""
 from ..errors import ConfigError
-from ..validation import Registry, check_keys, subset, where
+from ..validation import Registry, check_keys, located, subset, where
 from .classifier import GlobalAveragePooling, ImageClassifier, LinearClsHead
 from .losses import CrossEntropyLoss, LabelSmoothLoss
 from .resnet import ResNet
@@ -42,12 +42,35 @@ def build_model(model_cfg, classes=None):
         if part not in model_cfg:
             raise ConfigError(f"model.{part} is missing from the config.")
     backbone = _build(model_cfg['backbone'], BACKBONES, 'backbone')
+    check_head_width(model_cfg['head'], backbone)
     neck = _build(model_cfg.get('neck') or dict(type='GlobalAveragePooling'), NECKS, 'neck')
     head = _build(model_cfg['head'], HEADS, 'head')
     net = ImageClassifier(backbone, neck, head)
     if classes is not None:
         attach_classes(net, classes, where(model_cfg['head'], 'num_classes'))
     return net
+
+
+def backbone_spec(backbone_cfg):
+    """The ``BackboneSpec`` (width, input size rule) of a backbone config, without building it."""
+    name = BACKBONES.check_type(backbone_cfg, 'model.backbone')
+    try:
+        return BACKBONES.get(name).spec(**subset(backbone_cfg, ('type',)))
+    except TypeError as err:
+        raise ConfigError(f"{where(located(backbone_cfg, 'model.backbone'))}: {err}") from None
+
+
+def check_head_width(head_cfg, backbone):
+    """``model.head.in_channels`` must be the backbone's width; caught here, a mismatch is one
+    line naming the fix instead of a MatMul shape error at the first forward. (A head that is
+    not a dict is left to the head builder's error.)"""
+    have = head_cfg.get('in_channels') if isinstance(head_cfg, dict) else backbone.out_channels
+    if have != backbone.out_channels:
+        head = located(head_cfg, 'model.head')
+        found = (f"{head.path or 'model.head'}.in_channels is missing" if have is None else
+                 f"{where(head, 'in_channels')} is {have!r}")
+        raise ConfigError(f"{found}: {backbone.arch_name} outputs {backbone.out_channels} "
+                          f"channels; set model.head.in_channels={backbone.out_channels}.")
 
 
 def attach_classes(net, classes, set_at='model.head.num_classes'):

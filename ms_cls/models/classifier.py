@@ -26,19 +26,26 @@ class LinearClsHead(nn.Cell):
 
     def __init__(self, num_classes, in_channels, loss=None, topk=(1, 5)):
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"head num_classes must be a positive int, got {num_classes!r}.")
-        self.num_classes = num_classes
+        self.in_channels = in_channels
         self.loss_cfg = loss or dict(type='CrossEntropyLoss', loss_weight=1.0)
         self.topk = (topk,) if isinstance(topk, int) else tuple(topk)
-        self.classifier = nn.Dense(in_channels, num_classes)
+        self.reset(num_classes)
+
+    def reset(self, num_classes):
+        """A new, freshly initialised ``classifier`` with ``num_classes`` outputs."""
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"head num_classes must be a positive int, got {num_classes!r}.")
+        self.num_classes = num_classes
+        self.classifier = nn.Dense(self.in_channels, num_classes)
 
     def construct(self, x):
         return self.classifier(x)
 
 
 class ImageClassifier(nn.Cell):
-    """Images (N, 3, H, W) float32 -> logits (N, num_classes).
+    """Images (N, C, H, W) float32 -> logits (N, num_classes), timm's interface on top:
+    ``forward_features`` (pooled features, N x num_features), ``num_features``, ``num_classes``
+    and ``reset_classifier``.
 
     ``classes`` (names, index = label) travel with the model: they are saved in checkpoints and
     used by inference to name predictions.
@@ -51,5 +58,24 @@ class ImageClassifier(nn.Cell):
         self.head = head
         self.classes = list(classes) if classes is not None else None
 
+    @property
+    def num_features(self):
+        """Width of ``forward_features`` (the neck keeps the backbone's channels)."""
+        return self.backbone.out_channels
+
+    @property
+    def num_classes(self):
+        return self.head.num_classes
+
+    def forward_features(self, x):
+        return self.neck(self.backbone(x))
+
+    def reset_classifier(self, num_classes):
+        """Replace the head's Dense by a new one with ``num_classes`` outputs (fine-tuning on
+        another label set); its parameters keep the names ``classifier.weight/bias``. The class
+        names no longer apply and are cleared."""
+        self.head.reset(num_classes)
+        self.classes = None
+
     def construct(self, x):
-        return self.head(self.neck(self.backbone(x)))
+        return self.head(self.forward_features(x))

@@ -7,11 +7,10 @@ import os
 import numpy as np
 import mindspore as ms
 
+from ..checkpoint import HEAD_PREFIX, ema_weights, make_meta, read_checkpoint, save_checkpoint
 from ..errors import ConfigError
-from ..engine.checkpoint import save_atomic
-from .builder import build_model
+from .builder import backbone_spec, build_model
 from .resnet import resnet_from_torch
-from .weights import EMA_PREFIX, HEAD_PREFIX, read_checkpoint
 
 RESNETS = {'resnet18': 18, 'resnet34': 34, 'resnet50': 50, 'resnet101': 101, 'resnet152': 152}
 SWINS = {'swin-tiny': 'tiny', 'swin-small': 'small', 'swin-base': 'base'}
@@ -22,14 +21,13 @@ def model_cfg(arch, num_classes):
     """The ImageClassifier config of ``arch`` (used to check converted weights)."""
     if arch in RESNETS:
         backbone = dict(type='ResNet', depth=RESNETS[arch])
-        channels = 512 if RESNETS[arch] < 50 else 2048
     elif arch in SWINS:
         backbone = dict(type='SwinTransformer', arch=SWINS[arch], img_size=224)
-        channels = 1024 if SWINS[arch] == 'base' else 768
     else:
         raise ConfigError(f"--arch {arch!r}; use one of {', '.join(ARCHS)}.")
     return dict(type='ImageClassifier', backbone=backbone, neck=dict(type='GlobalAveragePooling'),
-                head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=channels))
+                head=dict(type='LinearClsHead', num_classes=num_classes,
+                          in_channels=backbone_spec(backbone).out_channels))
 
 
 def read_torch_state_dict(path):
@@ -58,14 +56,12 @@ def convert(src, arch, num_classes=None, use_ema=False):
     if src.endswith('.ckpt'):
         params, meta = read_checkpoint(src)
         if use_ema:
-            params = {k[len(EMA_PREFIX):]: v for k, v in params.items() if k.startswith(EMA_PREFIX)}
-            if not params:
-                raise ConfigError(f"{src} has no '{EMA_PREFIX}' weights; drop --use-ema.")
+            params = ema_weights(params, src, '--use-ema')
         converted = {k: v.asnumpy() for k, v in params.items()}
         unused = []
     elif src.endswith(('.pth', '.pt', '.safetensors')):
         state = read_torch_state_dict(src)
-        meta = {}
+        meta = make_meta()
         if arch in SWINS:
             from .swin import swin_from_torch
             converted, unused = swin_from_torch(state, arch=SWINS[arch])
@@ -78,7 +74,7 @@ def convert(src, arch, num_classes=None, use_ema=False):
     if num_classes and src_classes and num_classes != src_classes:
         converted = {k: v for k, v in converted.items() if not k.startswith(HEAD_PREFIX)}
         report.append(f"head dropped: {src_classes} classes in {src}, {num_classes} asked")
-        meta = {k: v for k, v in meta.items() if k != 'classes'}
+        meta = dict(meta, classes=None)
     net = build_model(model_cfg(arch, num_classes or src_classes or 1000))
     own = {p.name: tuple(p.shape) for p in net.get_parameters()}
     wrong = [f"{k}: {tuple(v.shape)} vs {own[k]}" for k, v in converted.items()
@@ -95,5 +91,5 @@ def convert(src, arch, num_classes=None, use_ema=False):
 
 
 def save_converted(params, dst, meta):
-    save_atomic([{'name': k, 'data': ms.Tensor(np.ascontiguousarray(v))} for k, v in params.items()],
-                dst, meta)
+    save_checkpoint([{'name': k, 'data': ms.Tensor(np.ascontiguousarray(v))}
+                     for k, v in params.items()], dst, meta)

@@ -8,6 +8,7 @@ import mindspore.nn as nn
 from mindspore.common.initializer import HeNormal, initializer
 
 from ..errors import ConfigError
+from .contract import BackboneSpec
 from .freeze import freeze, norm_eval as set_norm_eval
 
 
@@ -89,9 +90,7 @@ class ResNet(nn.Cell):
     def __init__(self, depth, in_channels=3, num_stages=4, out_indices=(3,), style='pytorch',
                  frozen_stages=-1, norm_eval=False, zero_init_residual=False):
         super().__init__()
-        if depth not in self.arch_settings:
-            raise ConfigError(f"ResNet depth={depth!r} is not supported; use one of "
-                              f"{sorted(self.arch_settings)}.")
+        self.spec(depth).apply(self)
         if num_stages != 4 or tuple(out_indices) not in ((3,), (-1,)) or style != 'pytorch':
             raise ConfigError(
                 "ResNet supports num_stages=4, out_indices=(3,), style='pytorch' only (got "
@@ -111,7 +110,6 @@ class ResNet(nn.Cell):
         self.layer2 = self._make_layer(block, 128, layers[1], 2)
         self.layer3 = self._make_layer(block, 256, layers[2], 2)
         self.layer4 = self._make_layer(block, 512, layers[3], 2)
-        self.num_features = 512 * block.expansion
         if zero_init_residual:
             last_bn = 'bn3' if block is Bottleneck else 'bn2'
             for name, cell in self.cells_and_names():
@@ -123,6 +121,15 @@ class ResNet(nn.Cell):
                 freeze(cell)
         if norm_eval:
             set_norm_eval(self)
+
+    @classmethod
+    def spec(cls, depth, **_):
+        """512 channels per block expansion (512 / 2048); any input size (the last map is
+        H/32 x W/32 rounded up, at least 1 x 1)."""
+        if depth not in cls.arch_settings:
+            raise ConfigError(f"ResNet depth={depth!r} is not supported; use one of "
+                              f"{sorted(cls.arch_settings)}.")
+        return BackboneSpec(f'ResNet-{depth}', 512 * cls.arch_settings[depth][0].expansion)
 
     def _make_layer(self, block, channels, num_blocks, stride):
         down_sample = None

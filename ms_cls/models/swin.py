@@ -20,6 +20,7 @@ import mindspore.ops as ops
 from mindspore.common.initializer import TruncatedNormal, initializer
 
 from ..errors import ConfigError
+from .contract import BackboneSpec
 from .freeze import freeze, norm_eval as eval_norms
 
 #: arch -> (embed_dims, depths, num_heads), mmcls names and aliases.
@@ -309,10 +310,11 @@ class SwinTransformer(nn.Cell):
                  frozen_stages=-1, norm_eval=False):
         super().__init__()
         embed_dims, depths, num_heads = arch_setting(arch)
-        height, width = _check_args(img_size, patch_size, window_size, out_indices, frozen_stages,
-                                    dict(drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-                                         drop_path_rate=drop_path_rate))
-        self.img_size = (height, width)
+        self.spec(arch, img_size, patch_size).apply(self)
+        _check_args(window_size, out_indices, frozen_stages,
+                    dict(drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
+                         drop_path_rate=drop_path_rate))
+        height, width = self.img_size
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.patch_embed = PatchEmbed(in_channels, embed_dims, patch_size)
@@ -330,9 +332,27 @@ class SwinTransformer(nn.Cell):
                 resolution = (resolution[0] // 2, resolution[1] // 2)
         self.layers = nn.CellList(layers)
         self.out_resolution = resolution
-        self.num_features = embed_dims * 2 ** (len(depths) - 1)
-        self.norm = _layer_norm(self.num_features)
+        self.norm = _layer_norm(self.out_channels)
         self._freeze_stages()
+
+    @classmethod
+    def spec(cls, arch='tiny', img_size=224, patch_size=4, **_):
+        """Width embed_dims * 8; H and W multiples of patch_size * 8 (the patch embedding and
+        three 2x patch mergings), and exactly ``img_size``: the window masks are built for it."""
+        embed_dims, depths, _ = arch_setting(arch)
+        if not (isinstance(patch_size, int) and patch_size > 0):
+            raise ConfigError(f"SwinTransformer patch_size must be a positive int, got "
+                              f"{patch_size!r}.")
+        divisor = patch_size * 2 ** (len(depths) - 1)
+        size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+        if len(size) != 2 or not all(isinstance(s, int) and s > 0 and s % divisor == 0
+                                     for s in size):
+            raise ConfigError(f"SwinTransformer img_size={img_size!r}: must be an int or (h, w) "
+                              f"of positive multiples of {divisor} (patch_size {patch_size} x 8: "
+                              "the patch embedding and three 2x patch mergings).")
+        name = ARCH_ALIASES.get(arch, arch)
+        return BackboneSpec(f'Swin-{name[0].upper()}', embed_dims * 2 ** (len(depths) - 1),
+                            divisor, size)
 
     def _freeze_stages(self):
         """mmcls: >= 0 freezes patch_embed, then layers 0..frozen_stages; 3 also the final norm."""
@@ -351,20 +371,12 @@ class SwinTransformer(nn.Cell):
             x = layer(x)
         x = self.norm(x)
         h, w = self.out_resolution
-        x = ops.reshape(x, (x.shape[0], h, w, self.num_features))
+        x = ops.reshape(x, (x.shape[0], h, w, self.out_channels))
         return ops.transpose(x, (0, 3, 1, 2))
 
 
-def _check_args(img_size, patch_size, window_size, out_indices, frozen_stages, rates):
-    """-> (height, width); every unsupported value is a ConfigError naming the argument."""
-    size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-    if not (isinstance(patch_size, int) and patch_size > 0):
-        raise ConfigError(f"SwinTransformer patch_size must be a positive int, got {patch_size!r}.")
-    stride = patch_size * 8
-    if len(size) != 2 or not all(isinstance(s, int) and s > 0 and s % stride == 0 for s in size):
-        raise ConfigError(f"SwinTransformer img_size={img_size!r}: must be an int or (h, w) of "
-                          f"positive multiples of {stride} (patch_size {patch_size} x 8: the "
-                          "patch embedding and three 2x patch mergings).")
+def _check_args(window_size, out_indices, frozen_stages, rates):
+    """Every unsupported value is a ConfigError naming the argument (``spec`` checks the rest)."""
     if not (isinstance(window_size, int) and window_size > 0):
         raise ConfigError(f"SwinTransformer window_size must be a positive int, got "
                           f"{window_size!r}.")
@@ -378,7 +390,6 @@ def _check_args(img_size, patch_size, window_size, out_indices, frozen_stages, r
     for name, rate in rates.items():
         if not (isinstance(rate, (int, float)) and 0 <= rate < 1):
             raise ConfigError(f"SwinTransformer {name} must be in [0, 1), got {rate!r}.")
-    return size
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,24 +1,31 @@
-"""Reading ms_cls / MindCV checkpoints into a network.
+"""The ms_cls .ckpt format: writing, copying, reading and loading it into a network.
 
 An ms_cls checkpoint is a MindSpore .ckpt whose parameter names are MindCV's, plus one string
-entry ``ms_cls_meta`` (JSON: class names, epoch, best top-1) so that class names travel with the
-weights. Optimizer state in the file (``moments.*``, ``global_step``, ...) is ignored here, and
-so are the ``raw.*`` weights of an EMA run (its main weights are the averaged ones).
+entry ``ms_cls_meta`` (JSON, see ``make_meta``) so that class names travel with the weights. Other
+entries are recognised by prefix: ``ema.*`` (MindCV's averaged weights), ``raw.*`` (an ms_cls EMA
+run's weights before averaging; its main weights are the averaged ones) and optimizer state
+(``moments.*``, ``global_step``...), which loading ignores.
+
+This module imports neither ``ms_cls.models`` nor ``ms_cls.engine``: both use it.
 """
 import json
 import os
+import shutil
+from functools import partial
 
 import numpy as np
 import mindspore as ms
 from mindspore.train import serialization as _serialization
 
-from ..errors import ConfigError
+from .errors import ConfigError
+from .fileio import atomic_path, atomic_write
 
 META_KEY = 'ms_cls_meta'
-HEAD_PREFIX = 'classifier.'
-BIAS_TABLE = 'relative_position_bias_table'
+HEAD_PREFIX = 'classifier.'  # LinearClsHead's Dense, MindCV's name
 EMA_PREFIX = 'ema.'
-RAW_PREFIX = 'raw.'  # ms_cls EMA runs: the weights before averaging (see engine/ema.py)
+RAW_PREFIX = 'raw.'
+BIAS_TABLE = 'relative_position_bias_table'
+META_FIELDS = ('classes', 'epoch', 'ema', 'metrics')
 
 
 def available_memory():
@@ -42,19 +49,92 @@ if hasattr(_serialization, '_get_available_memory'):
     _serialization._get_available_memory = available_memory
 
 
+def make_meta(classes=None, epoch=None, ema=False, metrics=None):
+    """The ``ms_cls_meta`` entry, the one place its schema is written down:
+
+    - ``classes``: class names, index = label (None: the checkpoint does not name them);
+    - ``epoch``: the training epoch that wrote it (None: not written by training);
+    - ``ema``: True when the main weights are EMA averages and ``raw.*`` holds the raw ones;
+    - ``metrics``: validation results of that epoch, name -> float ({} when not validated).
+    """
+    if classes is not None and not all(isinstance(c, str) for c in classes):
+        raise ValueError(f"checkpoint classes must be strings, got {classes!r}")
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
+        raise ValueError(f"checkpoint epoch must be an int, got {epoch!r}")
+    return {'classes': None if classes is None else list(classes), 'epoch': epoch,
+            'ema': bool(ema), 'metrics': {str(k): float(v) for k, v in (metrics or {}).items()}}
+
+
+def _parse_meta(text, path):
+    """Stored JSON -> ``make_meta``'s dict. Checkpoints written before the schema kept their
+    metrics as top-level numbers; those are read as ``metrics``."""
+    try:
+        stored = json.loads(text)
+        fields = {k: v for k, v in stored.items() if k in META_FIELDS}
+        legacy = {k: v for k, v in stored.items() if k not in META_FIELDS
+                  and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if legacy and 'metrics' not in fields:
+            fields['metrics'] = legacy
+        return make_meta(**fields)
+    except (ValueError, TypeError, AttributeError) as err:
+        raise ConfigError(f"Checkpoint {path}: its '{META_KEY}' entry is not ms_cls meta "
+                          f"({err}); was the file written by ms_cls?") from None
+
+
+def _mindspore_temp(path):
+    """Where ``mindspore.save_checkpoint(path)`` writes before renaming: '.ckpt' -> '.tmp'."""
+    return os.path.splitext(path)[0] + '.tmp'
+
+
+def save_checkpoint(cell, path, meta=None, extra=None):
+    """Write ``cell``'s parameters (and optimizer state, if it is a train cell), ``meta``
+    (``make_meta``'s dict) and ``extra`` tensors (name -> Tensor) to ``path``.
+
+    ``mindspore.save_checkpoint`` removes an existing file before writing the new one, so a crash
+    mid-save would lose both: the file is written under a hidden temporary name and renamed, and
+    a failed save leaves neither that name nor MindSpore's own ``.tmp`` file behind. ``path``
+    must end in .ckpt: MindSpore appends it otherwise, and reads no other name.
+    """
+    path = os.fspath(path)
+    if not path.endswith('.ckpt'):
+        raise ConfigError(f"Checkpoint file {path!r}: the name must end in .ckpt (MindSpore "
+                          f"reads no other), e.g. {os.path.splitext(path)[0]}.ckpt.")
+    entries = {META_KEY: json.dumps(make_meta(**(meta or {}))), **(extra or {})}
+    with atomic_path(path) as tmp:
+        try:
+            ms.save_checkpoint(cell, tmp, append_dict=entries)
+        except BaseException:
+            if os.path.exists(_mindspore_temp(tmp)):
+                os.remove(_mindspore_temp(tmp))
+            raise
+
+
+def copy_checkpoint(src, dst):
+    """Copy a checkpoint file; ``dst`` is replaced only once the copy is complete."""
+    atomic_write(dst, partial(shutil.copyfile, src))
+
+
 def read_checkpoint(path):
-    """-> (parameters: dict name -> Parameter, meta: dict). Clear errors for missing/bad files."""
+    """-> (parameters: dict name -> Parameter, meta: ``make_meta``'s dict). Clear errors for
+    missing or unreadable files; a checkpoint without ms_cls meta (MindCV's) gets the defaults."""
     if not os.path.isfile(path):
         raise ConfigError(f"Checkpoint not found: {path}")
     try:
         entries = ms.load_checkpoint(path)
     except (ValueError, RuntimeError, OSError) as err:
         raise ConfigError(f"Cannot read checkpoint {path}: {err}") from None
-    meta = {}
-    if isinstance(entries.get(META_KEY), str):
-        meta = json.loads(entries[META_KEY])
+    stored = entries.get(META_KEY)
+    meta = _parse_meta(stored, path) if isinstance(stored, str) else make_meta()
     params = {k: v for k, v in entries.items() if isinstance(v, ms.Parameter)}
     return params, meta
+
+
+def ema_weights(params, path, option='use_ema'):
+    """The ``ema.*`` entries of ``params`` under their plain names; ConfigError without any."""
+    ema = {k[len(EMA_PREFIX):]: v for k, v in params.items() if k.startswith(EMA_PREFIX)}
+    if not ema:
+        raise ConfigError(f"Checkpoint {path} has no '{EMA_PREFIX}' weights; drop {option}.")
+    return ema
 
 
 def load_weights(net, path, log=print, use_ema=False):
@@ -63,14 +143,12 @@ def load_weights(net, path, log=print, use_ema=False):
     A head whose shape differs (another number of classes) is dropped and reported, so an
     ImageNet or earlier-run checkpoint can start a new task. ``use_ema`` takes the ``ema.``
     copies of the weights (MindCV's EMA) instead of the raw ones. A model with one input channel
-    gets the RGB first convolution summed over its input channels. Returns the checkpoint's meta.
+    gets the RGB first convolution summed over its input channels; a Swin stage whose map is
+    smaller than the pretraining window gets the centre of the bias table. Returns the meta.
     """
     params, meta = read_checkpoint(path)
-    ema = {k[len(EMA_PREFIX):]: v for k, v in params.items() if k.startswith(EMA_PREFIX)}
-    if use_ema and not ema:
-        raise ConfigError(f"Checkpoint {path} has no '{EMA_PREFIX}' weights; drop use_ema.")
     if use_ema:
-        params = ema
+        params = ema_weights(params, path)
     own = {p.name: p for p in net.get_parameters()}
     loadable, skipped, notes = {}, [], []
     for name, value in params.items():
