@@ -25,7 +25,7 @@ HEAD_PREFIX = 'classifier.'  # LinearClsHead's Dense, MindCV's name
 EMA_PREFIX = 'ema.'
 RAW_PREFIX = 'raw.'
 BIAS_TABLE = 'relative_position_bias_table'
-META_FIELDS = ('classes', 'epoch', 'ema', 'metrics')
+META_FIELDS = ('classes', 'epoch', 'ema', 'metrics', 'step', 'best', 'seed')
 
 
 def available_memory():
@@ -49,20 +49,25 @@ if hasattr(_serialization, '_get_available_memory'):
     _serialization._get_available_memory = available_memory
 
 
-def make_meta(classes=None, epoch=None, ema=False, metrics=None):
+def make_meta(classes=None, epoch=None, ema=False, metrics=None, step=None, best=None,
+              seed=None):
     """The ``ms_cls_meta`` entry, the one place its schema is written down:
 
     - ``classes``: class names, index = label (None: the checkpoint does not name them);
-    - ``epoch``: the training epoch that wrote it (None: not written by training);
+    - ``epoch``: the epochs training had finished when it wrote it (None: not from training);
     - ``ema``: True when the main weights are EMA averages and ``raw.*`` holds the raw ones;
-    - ``metrics``: validation results of that epoch, name -> float ({} when not validated).
+    - ``metrics``: validation results of that epoch, name -> float ({} when not validated);
+    - ``step``: global training steps done (a mid-epoch recovery checkpoint has more than
+      ``epoch`` full epochs' worth); ``best``: {'accuracy_top-1': x, 'epoch': n} so far;
+      ``seed``: the run's seed (resume repeats its data order and augmentation draws).
     """
     if classes is not None and not all(isinstance(c, str) for c in classes):
         raise ValueError(f"checkpoint classes must be strings, got {classes!r}")
     if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
         raise ValueError(f"checkpoint epoch must be an int, got {epoch!r}")
     return {'classes': None if classes is None else list(classes), 'epoch': epoch,
-            'ema': bool(ema), 'metrics': {str(k): float(v) for k, v in (metrics or {}).items()}}
+            'ema': bool(ema), 'metrics': {str(k): float(v) for k, v in (metrics or {}).items()},
+            'step': step, 'best': dict(best) if best else None, 'seed': seed}
 
 
 def _parse_meta(text, path):

@@ -23,5 +23,5 @@ def run_cli(fn):
         fn()
     except UserError as err:
         print(f"ERROR: {err}", file=sys.stderr)
-        return 1
+        return getattr(err, 'exit_code', 1)   # an interrupted run: 128 + the signal
     return 0

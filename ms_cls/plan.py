@@ -8,6 +8,7 @@ reads the config. Resume, data parallel and sweeps change a run by changing its 
 """
 import difflib
 import os
+import random
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
@@ -23,10 +24,11 @@ from .runtime import init_context
 from .validation import check_keys, positive_int, where
 
 #: The callbacks of a run, in the order they run at each step and epoch end (mmcls's
-#: ``register_training_hooks`` priorities): the momentum is set before a step; the EMA
-#: averages are swapped in at the epoch's last step, before validation; the monitor logs and
-#: records the validation result that the checkpoint saver then uses.
-HOOK_ORDER = ('momentum', 'ema', 'monitor', 'checkpoint')
+#: ``register_training_hooks`` priorities): the position sets the global step (and stops on a
+#: signal); the momentum is set before a step; the EMA averages are swapped in at the epoch's
+#: last step, before validation; the monitor logs and records the validation result that the
+#: checkpoint saver then uses.
+HOOK_ORDER = ('position', 'momentum', 'ema', 'monitor', 'checkpoint')
 
 SECTION_KEYS = {
     'runner': ('type', 'max_epochs'),
@@ -92,6 +94,7 @@ class RunPlan:
     max_keep_ckpts: int
     save_last: bool
     init_weights: list              # [(config key, checkpoint path)], loaded in this order
+    resume_from: str                # 'auto', a checkpoint path, or None
     hooks: tuple                    # the callbacks to make, in HOOK_ORDER
     warnings: list = field(default_factory=list)
 
@@ -100,8 +103,15 @@ def build_plan(cfg, work_dir=None):
     """Check the whole config and build the run's parts; a mistake raises ConfigError naming
     the key and the file that set it. Sets the device, mode and seed of this process."""
     check_sections(cfg)
+    seed = cfg.get('seed')
+    warnings = near_misses(cfg)
+    if seed is None:   # a resumed run must repeat the data draws: the seed goes in checkpoints
+        seed = random.SystemRandom().randrange(2 ** 31)
+        warnings.append(f"seed is not set; this run uses seed={seed} (set seed to repeat it).")
+    elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"{cfg.where('seed')} = {seed!r}: expected an int >= 0.")
     device = init_context(cfg.get('device_target', 'auto'), cfg.get('mode', 'graph'),
-                          cfg.get('seed'), cfg.get('deterministic', False))
+                          seed, cfg.get('deterministic', False))
     net = build_model(cfg.model)
     data = cfg.data
     datasets = {split: check_dataset_cfg(data, split)
@@ -120,7 +130,7 @@ def build_plan(cfg, work_dir=None):
                   if (name != 'momentum' or schedules.momentum) and (name != 'ema' or ema))
     return RunPlan(
         config=cfg, work_dir=work_dir or cfg.get('work_dir') or default_work_dir(cfg),
-        device=device, mode=cfg.get('mode', 'graph'), seed=cfg.get('seed'),
+        device=device, mode=cfg.get('mode', 'graph'), seed=seed,
         net=net, num_classes_where=where(cfg.model.head, 'num_classes'),
         loss_fn=build_loss(cfg.model),
         pipelines={split: build_pipeline(datasets[split].get('pipeline', []),
@@ -140,7 +150,7 @@ def build_plan(cfg, work_dir=None):
         init_weights=[(key, path) for key, path in (
             ('model.pretrained', cfg.model.get('pretrained')), ('load_from', cfg.get('load_from')))
             if path],
-        hooks=hooks, warnings=near_misses(cfg))
+        resume_from=cfg.get('resume_from'), hooks=hooks, warnings=warnings)
 
 
 @dataclass
@@ -211,9 +221,12 @@ def check_sections(cfg):
                       ('load_from', cfg.get('load_from'))):
         if path and not os.path.isfile(path):
             raise ConfigError(f"{key}: checkpoint not found: {path}")
-    if cfg.get('resume_from'):
-        raise ConfigError("resume_from is not supported yet; use load_from to start from a "
-                          "checkpoint's weights.")
+    resume_from = cfg.get('resume_from')
+    if resume_from is not None and not isinstance(resume_from, str):
+        raise ConfigError(f"{cfg.where('resume_from')} = {resume_from!r}: give 'auto' (the "
+                          "newest checkpoint of the work dir) or a checkpoint path.")
+    if resume_from not in (None, 'auto') and not os.path.isfile(resume_from):
+        raise ConfigError(f"resume_from: checkpoint not found: {resume_from}")
 
 
 def _check_evaluation(evaluation):

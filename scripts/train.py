@@ -14,6 +14,10 @@ def main():
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--load-from', help='checkpoint whose weights start the run')
+    parser.add_argument('--resume', choices=['auto'], help="'auto': continue the run of the "
+                        'work dir from its newest checkpoint (a new run if it has none)')
+    parser.add_argument('--resume-from', metavar='CKPT', help='continue the run from this '
+                        'checkpoint (weights, optimizer state, schedule, EMA, data order)')
     parser.add_argument('--device-target', choices=['auto', 'Ascend', 'GPU', 'CPU'])
     parser.add_argument('--seed', type=int)
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
@@ -24,6 +28,7 @@ def main():
     def run():
         from ms_cls.engine.trainer import train
         cfg = config_from_args(args.config, args.cfg_options, load_from=args.load_from,
+                               resume_from=args.resume_from or args.resume,
                                device_target=args.device_target, seed=args.seed)
         train(cfg, args.work_dir)
     return run_cli(run)

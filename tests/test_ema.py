@@ -43,7 +43,7 @@ def test_ema_over_model_train_swaps_the_average_in_at_epoch_end():
     y = rng.normal(size=(4, 8, 2)).astype(np.float32)
     net = nn.Dense(3, 2)
     w0 = net.weight.asnumpy().copy()
-    hook = EMAHook(net.trainable_params(), EMASpec(momentum=0.5, warm_up=0))
+    hook = EMAHook(net.trainable_params(), EMASpec(momentum=0.5, warm_up=0), steps_per_epoch=4)
     history = []
 
     class Record(ms.train.Callback):

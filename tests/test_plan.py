@@ -22,7 +22,7 @@ def test_plan_reads_no_image_and_writes_no_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = build_plan(missing_data_cfg(tmp_path), str(tmp_path / 'wd'))
     assert os.listdir(tmp_path) == []
-    assert plan.hooks == ('monitor', 'checkpoint')
+    assert plan.hooks == ('position', 'monitor', 'checkpoint')
     assert plan.loaders['train'].batch_size == 16 and plan.loaders['train'].drop_last
     assert not plan.loaders['val'].shuffle and not plan.loaders['val'].drop_last
     assert plan.optimizer.type == 'SGD' and plan.base_lr == pytest.approx(0.02)
@@ -35,7 +35,8 @@ def test_hooks_follow_the_stated_order(tmp_path):
         'custom_hooks': [dict(type='EMAHook', momentum=0.01)], 'optimizer.momentum': 0.95,
         'momentum_config': dict(policy='cyclic', target_ratio=(0.85 / 0.95, 1))})
     cfg.lr_config = dict(policy='cyclic')
-    assert build_plan(cfg).hooks == HOOK_ORDER == ('momentum', 'ema', 'monitor', 'checkpoint')
+    assert build_plan(cfg).hooks == HOOK_ORDER == ('position', 'momentum', 'ema', 'monitor',
+                                                   'checkpoint')
 
 
 @pytest.mark.parametrize('options, match', [

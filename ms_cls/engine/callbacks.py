@@ -1,12 +1,16 @@
-"""Callbacks for ``Model.fit``: seed-format logging, divergence stop, checkpoints.
+"""Callbacks for ``Model.fit``: step position, seed-format logging, divergence stop, checkpoints.
 
 Facts these rely on (MindSpore 2.10): in ``fit`` validation runs before ``on_train_epoch_end``
 and fills ``cb_params.eval_results``; ``cur_step_num`` is already incremented in
 ``on_train_step_end``, so the lr applied at that step is ``lr_schedule[cur_step_num - 1]``
 (``optimizer.get_lr()`` would give the next one and fails in graph mode at the last step).
+The trainer calls ``fit`` once per epoch (each epoch's loader has its own seed), and every call
+counts steps from 0, so :class:`StepPosition` sets the run's global step first; the step within
+the epoch comes from ``RunState.steps_per_epoch`` (a resumed epoch's loader is shorter).
 """
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -20,13 +24,45 @@ from .log import DIVERGED, TOP1, TOP5
 
 @dataclass
 class RunState:
-    """What the callbacks share: the last validation result, the best one, a divergence."""
+    """What the callbacks share: the position, the last validation result, the best one, a
+    divergence, an interruption (the signal's name)."""
+    steps_per_epoch: int = 1
+    global_step: int = 0
     epoch: int = 0
     last_loss: float = float('nan')
     val: dict = field(default_factory=dict)
     best_top1: float = -1.0
     best_epoch: int = 0
     diverged: str = ''
+    interrupted: str = ''
+    arm_signals: object = None    # re-installs the stop-on-signal handlers (engine/resume.py)
+
+    def step_in_epoch(self, global_step):
+        """1-based step within its epoch of the 1-based ``global_step``."""
+        return (global_step - 1) % self.steps_per_epoch + 1
+
+    @property
+    def best(self):
+        return {TOP1: self.best_top1, 'epoch': self.best_epoch} if self.best_epoch else None
+
+
+class StepPosition(Callback):
+    """First of the callbacks: starts ``cur_step_num`` at the run's global step, keeps it in
+    ``state``, and stops after the current step once a signal asked for it."""
+
+    def __init__(self, state):
+        super().__init__()
+        self.state = state
+
+    def on_train_begin(self, run_context):
+        run_context.original_args().cur_step_num = self.state.global_step
+        if self.state.arm_signals is not None:
+            self.state.arm_signals()
+
+    def on_train_step_end(self, run_context):
+        self.state.global_step = run_context.original_args().cur_step_num
+        if self.state.interrupted:
+            run_context.request_stop()
 
 
 def step_loss(net_outputs):
@@ -61,24 +97,26 @@ class TrainMonitor(Callback):
         self.train_seconds = time.perf_counter() - self.epoch_start
         loss = step_loss(cb.net_outputs)
         epoch = cb.cur_epoch_num - 1
-        step = (cb.cur_step_num - 1) % cb.batch_num + 1
+        steps = self.state.steps_per_epoch
+        step = self.state.step_in_epoch(cb.cur_step_num)
         lr = float(self.lr_schedule[cb.cur_step_num - 1])
         if not math.isfinite(loss):
             self.state.diverged = (
                 f"Training stopped: loss is {loss} at epoch {epoch}, step {step} (lr {lr:g}). "
                 "The checkpoints written before this point are kept. Lower optimizer.lr, add "
                 "warmup to lr_config, or check the data and labels.")
-            self.log.error(DIVERGED, self.state.diverged, epoch=epoch + 1, iter=step)
+            self.log.error(DIVERGED, self.state.diverged, console=False, epoch=epoch + 1,
+                           iter=step)
             run_context.request_stop()
             return
         self.losses.append(loss)
         self.state.last_loss = loss
-        if step % self.log_interval == 0 or step == cb.batch_num:
-            self.log.step(epoch + 1, self.max_epochs, step, cb.batch_num, loss,
+        if step % self.log_interval == 0 or step == steps:
+            self.log.step(epoch + 1, self.max_epochs, step, steps, loss,
                           float(np.mean(self.losses)), step_seconds, lr)
 
     def on_train_epoch_end(self, run_context):
-        if self.state.diverged:
+        if self.state.diverged or self.state.interrupted:
             return
         cb = run_context.original_args()
         self.state.epoch = cb.cur_epoch_num
@@ -91,7 +129,8 @@ class TrainMonitor(Callback):
         top1 = float(results['top_1'])
         top5 = float(results['top_5']) if 'top_5' in results else None
         self.state.val = {TOP1: top1, **({TOP5: top5} if top5 is not None else {})}
-        self.log.val(cb.cur_epoch_num, self.max_epochs, cb.batch_num, self.state.last_loss,
+        self.log.val(cb.cur_epoch_num, self.max_epochs, self.state.steps_per_epoch,
+                     self.state.last_loss,
                      self.state.val)
         if top1 > self.state.best_top1:
             self.state.best_top1, self.state.best_epoch = top1, cb.cur_epoch_num
@@ -108,7 +147,7 @@ class CheckpointSaver(Callback):
     """
 
     def __init__(self, work_dir, state, classes, max_epochs, interval=1, max_keep_ckpts=-1,
-                 log=None, ema=None, save_last=True):
+                 log=None, ema=None, save_last=True, seed=None):
         super().__init__()
         self.save_last = save_last
         self.ema = ema
@@ -119,15 +158,20 @@ class CheckpointSaver(Callback):
         self.interval = max(1, int(interval))
         self.max_keep = int(max_keep_ckpts)
         self.log = log
-        self.kept = []
+        self.seed = seed
+        self.kept = epoch_checkpoints(work_dir)   # a resumed run keeps counting its own
+
+    def meta(self, epoch, step):
+        return make_meta(classes=self.classes, epoch=epoch, ema=self.ema is not None,
+                         metrics=self.state.val, step=step, best=self.state.best,
+                         seed=self.seed)
 
     def on_train_epoch_end(self, run_context):
-        if self.state.diverged:
+        if self.state.diverged or self.state.interrupted:
             return
         cb = run_context.original_args()
         epoch = cb.cur_epoch_num
-        meta = make_meta(classes=self.classes, epoch=epoch, ema=self.ema is not None,
-                         metrics=self.state.val)
+        meta = self.meta(epoch, cb.cur_step_num)
         latest = os.path.join(self.work_dir, 'latest.ckpt')
         save_checkpoint(cb.train_network, latest, meta,
                         self.ema.raw_weights() if self.ema is not None else None)
@@ -142,6 +186,16 @@ class CheckpointSaver(Callback):
             if self.log:
                 self.log(f"Saved best.ckpt: accuracy_top-1 {self.state.best_top1:.3f} at "
                               f"epoch {epoch}")
+
+
+def epoch_checkpoints(work_dir):
+    """The ``epoch_{n}.ckpt`` files in ``work_dir``, oldest epoch first."""
+    found = []
+    for name in os.listdir(work_dir) if os.path.isdir(work_dir) else ():
+        match = re.fullmatch(r'epoch_(\d+)\.ckpt', name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(work_dir, name)))
+    return [path for _, path in sorted(found)]
 
 
 class MomentumSchedule(Callback):

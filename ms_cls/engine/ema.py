@@ -16,7 +16,7 @@ from mindspore.train import Callback
 
 from ..errors import ConfigError
 from ..validation import Registry, check_keys, located
-from ..checkpoint import RAW_PREFIX
+from ..checkpoint import EMA_PREFIX, RAW_PREFIX
 
 HOOK_KEYS = ('type', 'momentum', 'interval', 'warm_up', 'priority', 'resume_from')
 
@@ -114,10 +114,11 @@ class EMAHook(Callback):
     the epoch, because ``Model.fit`` validates before ``on_train_epoch_end``.
     """
 
-    def __init__(self, params, spec):
+    def __init__(self, params, spec, steps_per_epoch):
         super().__init__()
         self.ema = EMAWeights([p for p in params if p.requires_grad])
         self.spec = spec
+        self.steps_per_epoch = steps_per_epoch
         self.swapped = False
 
     def on_train_epoch_begin(self, run_context):
@@ -131,9 +132,22 @@ class EMAHook(Callback):
         momentum = ema_momentum(spec.momentum, spec.interval, spec.warm_up, cb.cur_step_num - 1)
         if momentum is not None:
             self.ema(ms.Tensor(momentum, ms.float32))
-        if cb.cur_step_num % cb.batch_num == 0:
+        if cb.cur_step_num % self.steps_per_epoch == 0:
             self.ema.swap()
             self.swapped = True
+
+    def restore(self, averages):
+        """Resume: the network holds the raw weights; ``averages`` (name -> array) are put back
+        as the running averages."""
+        for weight, average in zip(self.ema.weights, self.ema.averages):
+            average.set_data(ms.Tensor(averages[weight.name]))
+        self.swapped = False
+
+    def averages(self):
+        """{'ema.<name>': the running averages} (a mid-epoch checkpoint: the network holds the
+        raw weights then, as in MindCV's EMA checkpoints)."""
+        return {EMA_PREFIX + w.name: ms.Tensor(a.asnumpy())
+                for w, a in zip(self.ema.weights, self.ema.averages)}
 
     def raw_weights(self):
         """{'raw.<name>': the weights before averaging} while the averages are swapped in."""

@@ -69,6 +69,13 @@ class RunLog:
         if work_dir is not None:
             self.attach(work_dir)
 
+    @staticmethod
+    def last_timestamp(work_dir):
+        """The timestamp of the newest run log in ``work_dir`` (a resumed run appends to it)."""
+        stamps = sorted(name[:-len('.log.json')] for name in os.listdir(work_dir)
+                        if name.endswith('.log.json')) if os.path.isdir(work_dir) else []
+        return stamps[-1] if stamps else None
+
     def attach(self, work_dir):
         """Open the files in ``work_dir`` and write what was logged so far."""
         os.makedirs(work_dir, exist_ok=True)
@@ -122,10 +129,13 @@ class RunLog:
         self.info(format_val(epoch, max_epochs, train_loss, results[TOP1], results.get(TOP5)))
         self.record(mode='val', epoch=epoch, iter=steps, **results)
 
-    def error(self, kind, message, **fields):
+    def error(self, kind, message, console=True, **fields):
         """What ended the run: 'ERROR: message' in the console and text log, and a record that
-        analysis reads (``kind``: DIVERGED, IMAGE_LOAD, ...; ``fields`` e.g. epoch and iter)."""
-        self.info(f"ERROR: {message}")
+        analysis reads (``kind``: DIVERGED, IMAGE_LOAD, ...; ``fields`` e.g. epoch and iter).
+        ``console=False`` when the error is raised on to the command line, which prints it."""
+        if console:
+            print(f"ERROR: {message}", file=self.stream, flush=True)
+        self._write_text(f"ERROR: {message}")
         self.record(mode='error', kind=kind, message=message, **fields)
 
     def close(self):
@@ -211,4 +221,29 @@ def load_json_log(path):
             if number < len(lines):
                 raise ConfigError(f"{path}, line {number}: not a JSON record; is this an ms_cls "
                                   ".log.json?") from None
-    return RunLogData(path, records)
+    return RunLogData(path, continued(records))
+
+
+def continued(records):
+    """The records of a run as one history: at a ``resume`` record (a run resumed from global
+    step S), what the interrupted process logged after step S is dropped, since the resumed one
+    logs those steps again, and so is its 'interrupted' error."""
+    meta = next((r for r in records if r.get('mode') == 'meta'), {})
+    steps = int(meta.get('steps_per_epoch') or 1)
+
+    def position(record):
+        mode = record.get('mode')
+        if mode == 'train':
+            return (record['epoch'] - 1) * steps + record['iter']
+        if mode in ('val', 'epoch'):
+            return record['epoch'] * steps
+        return None
+
+    kept = []
+    for record in records:
+        if record.get('mode') == 'resume':
+            step = record.get('step', 0)
+            kept = [r for r in kept if not (position(r) is not None and position(r) > step)
+                    and r.get('kind') != 'interrupted']
+        kept.append(record)
+    return kept

@@ -1,8 +1,10 @@
 """One training run: plan -> data -> loaders -> ``mindspore.train.Model.fit`` -> work dir.
 
 The plan (``ms_cls.plan``) has checked the config and built the network, loss, pipelines and
-batch augments; this module reads the data, builds what needs it (sampler, loaders, schedules,
-optimizer, callbacks) once, and only then writes the work dir.
+batch augments; this module reads the data, builds what needs it (sampler, schedules,
+optimizer, callbacks) once, and only then writes the work dir. ``fit`` runs one epoch per
+``Model.fit`` call on a loader seeded for that epoch (``ms_cls.data.seeding``), so that a run
+resumed at any step (``engine/resume.py``) draws what the uninterrupted run would have.
 """
 import os
 import platform
@@ -10,22 +12,26 @@ import time
 from dataclasses import dataclass
 
 import mindspore as ms
+import mindspore.dataset as ds
 from mindspore.train import Model
 
 from .. import __version__
-from ..errors import ImageLoadError, TrainingDiverged
+from ..errors import ConfigError, ImageLoadError, TrainingDiverged
 from ..data.builder import build_dataloader, dataset_from
+from ..data.seeding import epoch_seed, reseed
 from ..data.datasets import image_load_error
 from ..evaluation.model_metrics import TopKAccuracy
 from ..fileio import write_lines
 from ..models.builder import attach_classes
-from ..checkpoint import load_weights
+from ..checkpoint import load_weights, save_checkpoint
 from ..plan import build_plan
 from ..runtime import onednn_note
-from .callbacks import CheckpointSaver, MomentumSchedule, RunState, TrainMonitor
+from .callbacks import CheckpointSaver, MomentumSchedule, RunState, StepPosition, TrainMonitor
 from .ema import EMAHook
 from .log import IMAGE_LOAD, RunLog
 from .optim import build_optimizer
+from .resume import (RECOVERY, Interrupted, check_new_run, exit_code, find_resume, restore,
+                     stop_on_signals)
 
 
 def train(cfg, work_dir=None):
@@ -39,18 +45,22 @@ def train(cfg, work_dir=None):
 
 @dataclass
 class RunData:
-    """The datasets and loaders of a run, built from the plan's specs."""
+    """The datasets of a run and what is built from them once (sampler, val loader)."""
     classes: list
     train_set: object
     val_set: object
-    train_loader: object
+    sampler: object
     val_loader: object
     steps_per_epoch: int
 
 
 def run(plan):
     """Carry out a plan: read the data, build the training parts, write the work dir, fit."""
-    log = RunLog()
+    point = find_resume(plan.resume_from, plan.work_dir)
+    config_name = os.path.basename(plan.config.filename or 'config.py')
+    if point is None:
+        check_new_run(plan.work_dir, config_name)
+    log = RunLog(timestamp=RunLog.last_timestamp(plan.work_dir) if point else None)
     try:
         for warning in plan.warnings:
             log.info(f"WARNING: {warning}")
@@ -59,16 +69,23 @@ def run(plan):
         log.info(f"ms_cls {__version__}, MindSpore {ms.__version__}, device {plan.device}, "
                  f"mode {plan.mode}, amp_level {plan.precision.amp_level}, "
                  f"config {plan.config.filename}, work_dir {plan.work_dir}")
-        data = load_data(plan, log)
+        data = load_data(plan, log, init_weights=point is None)
         model, callbacks, state = build_training(plan, data, log)
-        write_run_files(plan, data, log)
+        if point is not None:
+            resume_state(plan, point, model, callbacks, state, log)
+            if state.global_step >= plan.max_epochs * data.steps_per_epoch:
+                log.info(f"{point.path}: the run finished all {plan.max_epochs} epochs; nothing "
+                         "to resume (raise runner.max_epochs to train on).")
+                return summary_of(plan, state, 0.0)
+        write_run_files(plan, data, log, state.global_step if point else None)
         return fit(plan, data, model, callbacks, state, log)
     finally:
         log.close()
 
 
-def load_data(plan, log):
-    """Scan the splits, check every image header, attach the classes, load initial weights."""
+def load_data(plan, log, init_weights=True):
+    """Scan the splits, check every image header, attach the classes, load initial weights
+    (not when resuming: the checkpoint has them)."""
     train_set = dataset_from(plan.datasets['train'], 'train')
     classes = train_set.classes
     val_set = dataset_from(plan.datasets['val'], 'val', classes) if 'val' in plan.datasets \
@@ -79,20 +96,36 @@ def load_data(plan, log):
              f"{train_set.data_prefix}" + (f"; val: {len(val_set)} images from "
                                             f"{val_set.data_prefix}" if val_set else ''))
     attach_classes(plan.net, classes, plan.num_classes_where)
-    for _, path in plan.init_weights:
+    for _, path in plan.init_weights if init_weights else ():
         load_weights(plan.net, path, log=log.info)
-    spec = plan.loaders['train']
-    train_loader = build_dataloader(
-        train_set, spec.batch_size, spec.workers, shuffle=spec.shuffle, drop_last=spec.drop_last,
-        where='data.train', ops=plan.pipelines['train'], batch_ops=plan.batch_augments,
-        sampler=plan.sampler.build(train_set) if plan.sampler else None)
+    sampler = plan.sampler.build(train_set) if plan.sampler else None
     val_loader = None
     if val_set is not None:
         spec = plan.loaders['val']
         val_loader = build_dataloader(val_set, spec.batch_size, spec.workers, shuffle=spec.shuffle,
                                       where='data.val', ops=plan.pipelines['val'])
-    return RunData(classes, train_set, val_set, train_loader, val_loader,
-                   train_loader.get_dataset_size())
+    spec = plan.loaders['train']
+    size = len(train_set) if sampler is None else sampler.get_num_samples()
+    if spec.drop_last and size < spec.batch_size:
+        raise ConfigError(f"data.train has {size} images, fewer than one batch "
+                          f"(samples_per_gpu={spec.batch_size}); lower samples_per_gpu.")
+    steps = size // spec.batch_size if spec.drop_last else -(-size // spec.batch_size)
+    return RunData(classes, train_set, val_set, sampler, val_loader, steps)
+
+
+def train_loader(plan, data, epoch, skip=0):
+    """The training loader of ``epoch`` (0-based): its shuffle, sampler, augmentation and batch
+    augment draws all follow from (seed, epoch). ``skip`` drops the first batches after they
+    were drawn (a run resumed mid-epoch), so the rest of the epoch is drawn as it was."""
+    seed = epoch_seed(plan.seed, epoch)
+    ds.config.set_seed(seed)
+    reseed(plan.pipelines['train'] + [plan.batch_augments, data.sampler], seed)
+    spec = plan.loaders['train']
+    loader = build_dataloader(
+        data.train_set, spec.batch_size, spec.workers, shuffle=spec.shuffle,
+        drop_last=spec.drop_last, where='data.train', ops=plan.pipelines['train'],
+        batch_ops=plan.batch_augments, sampler=data.sampler)
+    return loader.skip(skip) if skip else loader
 
 
 def _metrics(head, num_classes):
@@ -117,14 +150,16 @@ def build_training(plan, data, log):
                   metrics=_metrics(net.head, len(data.classes)),
                   amp_level=plan.precision.amp_level,
                   loss_scale_manager=plan.precision.manager)
-    state = RunState()
+    state = RunState(steps_per_epoch=steps)
     built = {}
     for hook in plan.hooks:
-        if hook == 'momentum':
+        if hook == 'position':
+            built[hook] = StepPosition(state)
+        elif hook == 'momentum':
             built[hook] = MomentumSchedule(optimizer, plan.momentum.values(
                 plan.base_momentum, plan.max_epochs, steps))
         elif hook == 'ema':
-            built[hook] = EMAHook(net.trainable_params(), plan.ema)
+            built[hook] = EMAHook(net.trainable_params(), plan.ema, steps)
             log.info(f"EMA: momentum {plan.ema.momentum:g} every {plan.ema.interval} step(s); "
                      "validation "
                      "and checkpoints use the averaged weights (raw ones saved as raw.*)")
@@ -134,14 +169,36 @@ def build_training(plan, data, log):
             built[hook] = CheckpointSaver(
                 plan.work_dir, state, data.classes, plan.max_epochs, plan.ckpt_interval,
                 plan.max_keep_ckpts, log=log.info, ema=built.get('ema'),
-                save_last=plan.save_last)
+                save_last=plan.save_last, seed=plan.seed)
     return model, [built[hook] for hook in plan.hooks], state
 
 
-def write_run_files(plan, data, log):
-    """The work dir, its log files, the merged config and classes.txt (checks have passed)."""
+def resume_state(plan, point, model, callbacks, state, log):
+    """Put the checkpoint's weights, optimizer state, EMA averages, position and best-so-far
+    back; the schedules follow from the step count."""
+    ema = next((c for c in callbacks if isinstance(c, EMAHook)), None)
+    restore(point, model.train_network, ema)
+    meta = point.meta
+    state.global_step = point.step
+    state.epoch = point.step // state.steps_per_epoch
+    best = meta.get('best') or {}
+    state.best_top1 = float(best.get('accuracy_top-1', -1.0))
+    state.best_epoch = int(best.get('epoch', 0))
+    if meta.get('seed') != plan.seed:
+        log.info(f"WARNING: {point.path} was written by a run with seed {meta.get('seed')!r}, "
+                 f"this one has {plan.seed!r}: the data order and augmentations will differ.")
+    log.info(f"Resuming from {point.path}: {state.epoch} epoch(s) and "
+             f"{point.step - state.epoch * state.steps_per_epoch} step(s) done "
+             f"(global step {point.step})")
+
+
+def write_run_files(plan, data, log, resumed_step=None):
+    """The work dir, its log files, the merged config and classes.txt (checks have passed).
+    A resumed run appends to its logs, after a record of the step it resumed from."""
     os.makedirs(plan.work_dir, exist_ok=True)
     log.attach(plan.work_dir)
+    if resumed_step is not None:
+        log.record(mode='resume', step=resumed_step, seed=plan.seed)
     cfg = plan.config
     cfg.work_dir = plan.work_dir
     cfg.dump(os.path.join(plan.work_dir, os.path.basename(cfg.filename or 'config.py')))
@@ -154,25 +211,55 @@ def write_run_files(plan, data, log):
 
 
 def fit(plan, data, model, callbacks, state, log):
-    """``Model.fit`` with validation every ``evaluation.interval`` epochs; -> summary dict."""
+    """One ``Model.fit`` call per epoch, validating every ``evaluation.interval`` epochs; on
+    SIGINT/SIGTERM a recovery checkpoint after the current step. -> summary dict."""
     start = time.time()
+    steps = data.steps_per_epoch
     try:
-        model.fit(plan.max_epochs, data.train_loader, valid_dataset=data.val_loader,
-                  valid_frequency=plan.eval_interval, callbacks=callbacks,
-                  dataset_sink_mode=False)
+        with stop_on_signals(state):
+            while state.global_step < plan.max_epochs * steps and not (
+                    state.diverged or state.interrupted):
+                epoch, done = divmod(state.global_step, steps)
+                model.fit(epoch + 1, train_loader(plan, data, epoch, done),
+                          valid_dataset=data.val_loader, valid_frequency=plan.eval_interval,
+                          callbacks=callbacks, dataset_sink_mode=False, initial_epoch=epoch)
     except RuntimeError as err:
         # the dataset workers re-raise our ImageLoadError as a RuntimeError with a long report
         reason = image_load_error(str(err))
         if reason is None:
             raise
-        log.error(IMAGE_LOAD, f"{reason} Checkpoints written before this point are kept.")
+        log.error(IMAGE_LOAD, f"{reason} Checkpoints written before this point are kept.",
+                  console=False)
         raise ImageLoadError(reason) from None
     if state.diverged:
         raise TrainingDiverged(state.diverged)
-    summary = dict(work_dir=plan.work_dir, epochs=state.epoch, best_top1=state.best_top1,
-                   best_epoch=state.best_epoch, minutes=(time.time() - start) / 60)
+    if state.interrupted:
+        save_recovery(plan, model, callbacks, state, log)
+    summary = summary_of(plan, state, (time.time() - start) / 60)
     if state.best_epoch:
         log.info(f"Done in {summary['minutes']:.1f} min: best accuracy_top-1 "
                  f"{state.best_top1:.3f} at epoch {state.best_epoch} "
                  f"({os.path.join(plan.work_dir, 'best.ckpt')})")
     return summary
+
+
+def summary_of(plan, state, minutes):
+    return dict(work_dir=plan.work_dir, epochs=state.epoch, best_top1=state.best_top1,
+                best_epoch=state.best_epoch, minutes=minutes)
+
+
+def save_recovery(plan, model, callbacks, state, log):
+    """The checkpoint of the step training stopped after, and the command that resumes it."""
+    saver = next(c for c in callbacks if isinstance(c, CheckpointSaver))
+    ema = next((c for c in callbacks if isinstance(c, EMAHook)), None)
+    path = os.path.join(plan.work_dir, RECOVERY)
+    epoch = state.global_step // state.steps_per_epoch
+    save_checkpoint(model.train_network, path, saver.meta(epoch, state.global_step),
+                    ema.averages() if ema is not None else None)
+    config = os.path.join(plan.work_dir, os.path.basename(plan.config.filename or 'config.py'))
+    command = f"python scripts/train.py {config} --work-dir {plan.work_dir} --resume auto"
+    message = (f"Interrupted by {state.interrupted} after global step {state.global_step} "
+               f"(epoch {epoch}, step {state.global_step - epoch * state.steps_per_epoch}); "
+               f"saved {path}. Resume with: {command}")
+    log.error("interrupted", message, console=False, step=state.global_step)
+    raise Interrupted(message, exit_code(state.interrupted))

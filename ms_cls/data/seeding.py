@@ -1,0 +1,28 @@
+"""Per-epoch random state of the data: every draw of epoch e follows from (seed, e).
+
+The training loader is built anew for each epoch with the dataset seed ``epoch_seed(seed, e)``
+(MindSpore's shuffle and C++ random ops read it when a pipeline is built), and ms_cls's own
+random ops, samplers and batch augments are re-seeded from it. Epoch e therefore draws the same
+order and augmentations whether the run got there directly or by resuming.
+"""
+import random
+import zlib
+
+import numpy as np
+
+
+def epoch_seed(seed, epoch):
+    """The dataset seed of epoch ``epoch`` (0-based) of a run seeded with ``seed``."""
+    return zlib.crc32(f'{seed}/epoch{epoch}'.encode()) & 0x7FFFFFFF
+
+
+def reseed(objects, seed):
+    """Give every object that draws from ``self.rng`` a generator of its own from ``seed``
+    (salted by its type, so two ops do not draw the same stream)."""
+    for obj in objects:
+        rng = getattr(obj, 'rng', None)
+        if rng is None:
+            continue
+        own = zlib.crc32(f'{seed}/{type(obj).__name__}'.encode())
+        obj.rng = random.Random(own) if isinstance(rng, random.Random) \
+            else np.random.default_rng(own)

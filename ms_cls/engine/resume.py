@@ -1,0 +1,146 @@
+"""Resuming a run, and stopping one on SIGINT/SIGTERM without losing it.
+
+A checkpoint written by training holds everything the next step needs: the network, the
+optimizer state (momentum buffers or Adam moments and its step count, which also places the lr
+schedule), the loss scale, the EMA averages (``raw.*`` / ``ema.*``, see engine/ema.py) and in
+its meta the epochs and steps done, the best top-1 so far and the seed. The data order and
+augmentation draws of an epoch follow from (seed, epoch) (``ms_cls.data.seeding``), so a resumed
+run repeats exactly what an uninterrupted one would have done.
+"""
+import contextlib
+import os
+import signal
+from dataclasses import dataclass
+
+import mindspore as ms
+
+from ..checkpoint import EMA_PREFIX, RAW_PREFIX, read_checkpoint
+from ..errors import ConfigError, OutputExists, UserError
+
+RECOVERY = 'recovery.ckpt'
+LATEST = 'latest.ckpt'
+#: Files that mean a work dir holds a run that a new one would overwrite.
+RUN_FILES = ('latest.ckpt', 'best.ckpt', RECOVERY)
+#: Train-network entries rebuilt from the config instead of read back (the lr array's length
+#: depends on max_epochs, which a resumed run may extend).
+REBUILT = ('learning_rate',)
+
+
+class Interrupted(UserError):
+    """Training stopped by a signal after a recovery checkpoint was written."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class ResumePoint:
+    """Where a resumed run continues: the checkpoint, its entries and meta."""
+    path: str
+    params: dict
+    meta: dict
+
+    @property
+    def step(self):
+        return int(self.meta.get('step') or 0)
+
+
+def find_resume(resume_from, work_dir):
+    """``resume_from`` ('auto', a path or None) -> ResumePoint or None.
+
+    'auto' takes the checkpoint of the work dir with the most steps done (a recovery checkpoint
+    written at a signal is newer than latest.ckpt); with none there it starts a new run.
+    """
+    if not resume_from:
+        return None
+    if resume_from != 'auto':
+        if not os.path.isfile(resume_from):
+            raise ConfigError(f"resume_from: checkpoint not found: {resume_from}")
+        return ResumePoint(resume_from, *read_checkpoint(resume_from))
+    points = [ResumePoint(path, *read_checkpoint(path))
+              for path in (os.path.join(work_dir, n) for n in (LATEST, RECOVERY))
+              if os.path.isfile(path)]
+    points = [p for p in points if p.meta.get('step') is not None]
+    return max(points, key=lambda p: p.step) if points else None
+
+
+def check_new_run(work_dir, config_name):
+    """A run that does not resume must not overwrite another run's checkpoints or config."""
+    taken = [n for n in RUN_FILES + (config_name,) if os.path.isfile(os.path.join(work_dir, n))]
+    if taken:
+        raise OutputExists(
+            f"{work_dir} holds a run ({', '.join(taken)}); continue it with --resume auto, or "
+            "give a new --work-dir (a new run would overwrite its checkpoints and config).")
+
+
+def restore(point, train_network, ema=None):
+    """Load ``point`` into the train network (weights, optimizer state, loss scale) and the EMA
+    averages into ``ema``; a checkpoint of another model or optimizer is an error."""
+    own = {p.name: p for p in train_network.get_parameters()}
+    missing = [n for n in own if n not in point.params and n not in REBUILT]
+    if missing:
+        raise ConfigError(
+            f"Cannot resume from {point.path}: it lacks {len(missing)} of this run's "
+            f"parameters and optimizer state (e.g. {missing[:3]}). It was written by another "
+            "model or optimizer; resume with the config that wrote it, or start from its weights "
+            "with load_from.")
+    loadable = {n: point.params[n] for n in own if n not in REBUILT}
+    for name, value in loadable.items():
+        if tuple(value.shape) != tuple(own[name].shape):
+            raise ConfigError(f"Cannot resume from {point.path}: '{name}' has shape "
+                              f"{tuple(value.shape)}, this run's {tuple(own[name].shape)}.")
+    ms.load_param_into_net(train_network, loadable)
+    if ema is None:
+        return
+    raw = {k[len(RAW_PREFIX):]: v for k, v in point.params.items() if k.startswith(RAW_PREFIX)}
+    if raw:   # an epoch checkpoint: the averages are the main weights
+        averages = {n: own[n].asnumpy().copy() for n in raw}
+        for name, value in raw.items():
+            own[name].set_data(ms.Tensor(value.asnumpy()))
+    else:     # a recovery checkpoint: raw weights as the main ones, averages as ema.*
+        averages = {k[len(EMA_PREFIX):]: v.asnumpy() for k, v in point.params.items()
+                    if k.startswith(EMA_PREFIX)}
+    if not averages:
+        raise ConfigError(f"Cannot resume from {point.path}: the config has an EMAHook but the "
+                          "checkpoint holds no EMA averages (it was written without one).")
+    ema.restore(averages)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_on_signals(state):
+    """SIGINT/SIGTERM set ``state.interrupted`` (training stops after the current step); a
+    second one stops at once. The previous handlers come back afterwards.
+
+    MindSpore guards its own steps with a SIGINT handler that raises SIGTERM instead, so a
+    Ctrl-C during a step arrives here as SIGTERM; ``state.arm_signals`` is called again at the
+    start of every fit in case a library replaced the handlers."""
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+    def handler(signum, _frame):
+        if state.interrupted:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+            raise KeyboardInterrupt
+        state.interrupted = signal.Signals(signum).name
+
+    def arm():
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, handler)
+
+    state.arm_signals = arm
+    arm()
+    try:
+        yield
+    finally:
+        state.arm_signals = None
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def exit_code(signal_name):
+    """The shell's convention: 128 + the signal number."""
+    return 128 + int(getattr(signal, signal_name))

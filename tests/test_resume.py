@@ -1,0 +1,122 @@
+"""Never lose a run: resume after SIGKILL or SIGINT ends where an uninterrupted run ends."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ms_cls.checkpoint import read_checkpoint
+from ms_cls.config import Config
+from ms_cls.engine.log import load_json_log
+from ms_cls.engine.trainer import train
+from ms_cls.errors import OutputExists
+
+from conftest import DEMO_CONFIG, ROOT, tiny_cfg
+
+#: the options of conftest.tiny_cfg, as train.py --cfg-options
+TINY = ['data.samples_per_gpu=16', 'runner.max_epochs=2', 'log_config.interval=2',
+        'checkpoint_config.interval=1', 'checkpoint_config.max_keep_ckpts=1', 'lr_config.step=[1]',
+        'lr_config.warmup_iters=3', 'lr_config.warmup_by_epoch=False']
+
+
+def tiny_args(data_root, work_dir, *extra):
+    return [sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), DEMO_CONFIG,
+            '--work-dir', work_dir, '--cfg-options', *TINY,
+            f'data.train.data_prefix={data_root}/train', f'data.val.data_prefix={data_root}/val',
+            f'data.test.data_prefix={data_root}/test', *extra]
+
+
+def weights(path):
+    params, meta = read_checkpoint(path)
+    return {k: v.asnumpy() for k, v in params.items()}, meta
+
+
+def assert_same_weights(a, b):
+    """Network, optimizer state and step count all equal (float32 round-off allowed)."""
+    (wa, _), (wb, _) = weights(a), weights(b)
+    names = sorted(k for k in wa if k != 'learning_rate')
+    assert names == sorted(k for k in wb if k != 'learning_rate')
+    for name in names:
+        np.testing.assert_allclose(wa[name], wb[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def run_until(args, log_path, marker, sig, timeout=300):
+    """Start a training process, send ``sig`` once ``marker`` is in its output; -> (code, out)."""
+    with open(log_path, 'w') as out:
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
+        try:
+            deadline = time.time() + timeout
+            while marker not in open(log_path).read():
+                assert proc.poll() is None, open(log_path).read()[-3000:]
+                assert time.time() < deadline, 'marker never printed'
+                time.sleep(0.1)
+            proc.send_signal(sig)
+            code = proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return code, open(log_path).read()
+
+
+def test_kill_9_mid_epoch_then_resume_auto_ends_with_the_uninterrupted_weights(
+        trained, tiny_demo, tmp_path):
+    _, reference, _ = trained
+    work = str(tmp_path / 'wd')
+    code, _ = run_until(tiny_args(tiny_demo, work), tmp_path / 'killed.txt',
+                        'Epoch:[  1/  2], step:[    2/    5]', signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert weights(os.path.join(work, 'latest.ckpt'))[1]['epoch'] == 1
+    cfg = Config.fromfile(os.path.join(work, 'resnet18_1xb64_demo-32px.py'),
+                          {'resume_from': 'auto'})
+    summary = train(cfg, work)
+    assert summary['epochs'] == 2
+    assert_same_weights(os.path.join(work, 'latest.ckpt'),
+                        os.path.join(reference, 'latest.ckpt'))
+    log = load_json_log(os.path.join(work, next(f for f in os.listdir(work)
+                                                if f.endswith('.log.json'))))
+    assert list(log.epochs['epoch']) == [1, 2] and list(log.val['epoch']) == [1, 2]
+    assert list(log.train['step']) == [2, 4, 5, 7, 9, 10]     # epoch 2's steps once
+
+
+def test_sigint_writes_a_recovery_checkpoint_and_the_printed_command_resumes(
+        trained, tiny_demo, tmp_path):
+    _, reference, _ = trained
+    work = str(tmp_path / 'wd')
+    code, out = run_until(tiny_args(tiny_demo, work), tmp_path / 'int.txt',
+                          'Epoch:[  0/  2], step:[    2/    5]', signal.SIGINT)
+    # MindSpore turns a SIGINT that lands inside a step into SIGTERM
+    assert code in (128 + signal.SIGINT, 128 + signal.SIGTERM), out[-2000:]
+    assert 'Interrupted by SIG' in out
+    assert 'Traceback' not in out
+    command = out.split('Resume with: ')[-1].split()
+    assert command[:2] == ['python', 'scripts/train.py'] and command[-2:] == ['--resume', 'auto']
+    _, meta = weights(os.path.join(work, 'recovery.ckpt'))
+    assert meta['epoch'] == 0 and 2 <= meta['step'] < 5
+    res = subprocess.run([sys.executable] + command[1:], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"Resuming from {work}/recovery.ckpt" in res.stdout
+    assert_same_weights(os.path.join(work, 'latest.ckpt'),
+                        os.path.join(reference, 'latest.ckpt'))
+
+
+def test_resuming_a_finished_run_says_so(trained, tiny_demo, capsys):
+    cfg, work, _ = trained
+    before = os.path.getmtime(os.path.join(work, 'latest.ckpt'))
+    summary = train(tiny_cfg(tiny_demo, resume_from='auto'), work)
+    assert 'finished all 2 epochs; nothing to resume' in capsys.readouterr().out
+    assert summary['epochs'] == 2
+    assert os.path.getmtime(os.path.join(work, 'latest.ckpt')) == before
+
+
+def test_a_new_run_never_overwrites_another_runs_checkpoints(trained, tiny_demo):
+    _, work, _ = trained
+    before = os.path.getmtime(os.path.join(work, 'best.ckpt'))
+    with pytest.raises(OutputExists, match='--resume auto, or give a new --work-dir'):
+        train(tiny_cfg(tiny_demo), work)
+    assert os.path.getmtime(os.path.join(work, 'best.ckpt')) == before
