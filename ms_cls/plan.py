@@ -90,7 +90,8 @@ class RunPlan:
     max_epochs: int
     eval_interval: int
     log_interval: int
-    ckpt_interval: int
+    ckpt_interval: int              # epochs, or iterations when ckpt_by_epoch is False
+    ckpt_by_epoch: bool
     max_keep_ckpts: int
     save_last: bool
     init_weights: list              # [(config key, checkpoint path)], loaded in this order
@@ -146,6 +147,7 @@ def build_plan(cfg, work_dir=None):
         eval_interval=positive_int(evaluation, 'interval', 1),
         log_interval=positive_int(cfg.get('log_config') or {}, 'interval', 100),
         ckpt_interval=positive_int(ckpt, 'interval', 1),
+        ckpt_by_epoch=ckpt.get('by_epoch', True),
         max_keep_ckpts=_max_keep(ckpt), save_last=ckpt.get('save_last', True),
         init_weights=[(key, path) for key, path in (
             ('model.pretrained', cfg.model.get('pretrained')), ('load_from', cfg.get('load_from')))
@@ -245,11 +247,9 @@ def _check_logging(log_config, ckpt):
         if kind != 'TextLoggerHook':
             raise ConfigError(f"log_config.hooks[{i}] = {kind!r}: ms_cls writes the text and JSON "
                               "logs itself (TextLoggerHook); remove other logger hooks.")
-    if ckpt.get('by_epoch', True) is not True:
-        raise ConfigError("checkpoint_config.by_epoch=False: ms_cls saves checkpoints at epoch "
-                          "ends; remove by_epoch or set it to True.")
-    if not isinstance(ckpt.get('save_last', True), bool):
-        raise ConfigError(f"checkpoint_config.save_last={ckpt['save_last']!r}: use True/False.")
+    for key in ('by_epoch', 'save_last'):
+        if not isinstance(ckpt.get(key, True), bool):
+            raise ConfigError(f"checkpoint_config.{key}={ckpt[key]!r}: use True or False.")
 
 
 def _max_keep(ckpt):

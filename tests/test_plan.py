@@ -59,7 +59,7 @@ def test_hooks_follow_the_stated_order(tmp_path):
     ({'dist_params': dict(backend='nccl')}, "does not use 'dist_params'"),
     ({'gpu_ids': [0]}, "does not use 'gpu_ids'"),
     ({'log_config.hooks': [dict(type='TensorboardLoggerHook')]}, 'TensorboardLoggerHook'),
-    ({'checkpoint_config.by_epoch': False}, 'checkpoint_config.by_epoch=False'),
+    ({'checkpoint_config.by_epoch': 'no'}, "checkpoint_config.by_epoch='no'"),
     ({'checkpoint_config.max_keep_ckpts': 0}, 'max_keep_ckpts=0'),
     ({'evaluation.save_best': 'loss'}, "save_best='loss'"),
     ({'workflow': [('train', 1), ('val', 1)]}, r"workflow=\[\('train', 1\)\]"),

@@ -120,3 +120,18 @@ def test_a_new_run_never_overwrites_another_runs_checkpoints(trained, tiny_demo)
     with pytest.raises(OutputExists, match='--resume auto, or give a new --work-dir'):
         train(tiny_cfg(tiny_demo), work)
     assert os.path.getmtime(os.path.join(work, 'best.ckpt')) == before
+
+
+def test_iteration_checkpoints_for_long_epochs_resume_mid_epoch(trained, tiny_demo, tmp_path):
+    """checkpoint_config.by_epoch=False: iter_{n}.ckpt every n steps; resuming from one (here
+    step 9 of 10, mid-epoch 2) ends with the uninterrupted weights."""
+    _, reference, _ = trained
+    work = tmp_path / 'wd'
+    train(tiny_cfg(tiny_demo, **{'checkpoint_config.by_epoch': False,
+                                 'checkpoint_config.interval': 3}), str(work))
+    ckpts = sorted(f for f in os.listdir(work) if f.endswith('.ckpt'))
+    assert ckpts == ['best.ckpt', 'iter_9.ckpt', 'latest.ckpt']      # max_keep_ckpts=1
+    assert weights(str(work / 'iter_9.ckpt'))[1]['step'] == 9
+    os.remove(work / 'latest.ckpt')
+    train(tiny_cfg(tiny_demo, resume_from=str(work / 'iter_9.ckpt')), str(work))
+    assert_same_weights(str(work / 'latest.ckpt'), os.path.join(reference, 'latest.ckpt'))

@@ -138,17 +138,21 @@ class TrainMonitor(Callback):
 
 class CheckpointSaver(Callback):
     """``epoch_{n}.ckpt`` every ``interval`` epochs and at the last unless ``save_last`` is False
-    (keeping ``max_keep_ckpts``),
-    ``latest.ckpt`` every epoch, ``best.ckpt`` when validation top-1 improves. With ``ema`` (an
-    EMAHook) the network holds the averaged weights here and the raw ones are added as ``raw.*``.
+    (``by_epoch=False``: ``iter_{n}.ckpt`` every ``interval`` global steps instead, for long
+    epochs; both keep the newest ``max_keep_ckpts``), ``latest.ckpt`` every epoch,
+    ``best.ckpt`` when validation top-1 improves. Every one of them can be resumed from. With
+    ``ema`` (an EMAHook) the network holds the averaged weights at an epoch's end and the raw
+    ones are added as ``raw.*``; mid-epoch it holds the raw ones and the averages go in as
+    ``ema.*``.
 
     Runs after TrainMonitor (which fills ``state``). Nothing is written once training diverged,
     so the last good checkpoints stay as they were.
     """
 
     def __init__(self, work_dir, state, classes, max_epochs, interval=1, max_keep_ckpts=-1,
-                 log=None, ema=None, save_last=True, seed=None):
+                 log=None, ema=None, save_last=True, seed=None, by_epoch=True):
         super().__init__()
+        self.by_epoch = by_epoch
         self.save_last = save_last
         self.ema = ema
         self.work_dir = work_dir
@@ -159,12 +163,33 @@ class CheckpointSaver(Callback):
         self.max_keep = int(max_keep_ckpts)
         self.log = log
         self.seed = seed
-        self.kept = epoch_checkpoints(work_dir)   # a resumed run keeps counting its own
+        # a resumed run keeps counting its own
+        self.kept = numbered_checkpoints(work_dir, 'epoch' if by_epoch else 'iter')
 
     def meta(self, epoch, step):
         return make_meta(classes=self.classes, epoch=epoch, ema=self.ema is not None,
                          metrics=self.state.val, step=step, best=self.state.best,
                          seed=self.seed)
+
+    def ema_entries(self):
+        if self.ema is None:
+            return None
+        return self.ema.raw_weights() if self.ema.swapped else self.ema.averages()
+
+    def keep(self, path):
+        self.kept.append(path)
+        while 0 < self.max_keep < len(self.kept):
+            os.remove(self.kept.pop(0))
+
+    def on_train_step_end(self, run_context):
+        cb = run_context.original_args()
+        step = cb.cur_step_num
+        if self.by_epoch or step % self.interval or self.state.diverged:
+            return
+        path = os.path.join(self.work_dir, f'iter_{step}.ckpt')
+        save_checkpoint(cb.train_network, path,
+                        self.meta(step // self.state.steps_per_epoch, step), self.ema_entries())
+        self.keep(path)
 
     def on_train_epoch_end(self, run_context):
         if self.state.diverged or self.state.interrupted:
@@ -173,14 +198,12 @@ class CheckpointSaver(Callback):
         epoch = cb.cur_epoch_num
         meta = self.meta(epoch, cb.cur_step_num)
         latest = os.path.join(self.work_dir, 'latest.ckpt')
-        save_checkpoint(cb.train_network, latest, meta,
-                        self.ema.raw_weights() if self.ema is not None else None)
-        if epoch % self.interval == 0 or (self.save_last and epoch == self.max_epochs):
+        save_checkpoint(cb.train_network, latest, meta, self.ema_entries())
+        if self.by_epoch and (epoch % self.interval == 0
+                              or (self.save_last and epoch == self.max_epochs)):
             path = os.path.join(self.work_dir, f'epoch_{epoch}.ckpt')
             copy_checkpoint(latest, path)
-            self.kept.append(path)
-            while 0 < self.max_keep < len(self.kept):
-                os.remove(self.kept.pop(0))
+            self.keep(path)
         if self.state.val and self.state.best_epoch == epoch:
             copy_checkpoint(latest, os.path.join(self.work_dir, 'best.ckpt'))
             if self.log:
@@ -188,11 +211,11 @@ class CheckpointSaver(Callback):
                               f"epoch {epoch}")
 
 
-def epoch_checkpoints(work_dir):
-    """The ``epoch_{n}.ckpt`` files in ``work_dir``, oldest epoch first."""
+def numbered_checkpoints(work_dir, kind):
+    """The ``{kind}_{n}.ckpt`` files in ``work_dir`` (kind 'epoch' or 'iter'), oldest first."""
     found = []
     for name in os.listdir(work_dir) if os.path.isdir(work_dir) else ():
-        match = re.fullmatch(r'epoch_(\d+)\.ckpt', name)
+        match = re.fullmatch(kind + r'_(\d+)\.ckpt', name)
         if match:
             found.append((int(match.group(1)), os.path.join(work_dir, name)))
     return [path for _, path in sorted(found)]

@@ -16,6 +16,7 @@ import mindspore as ms
 
 from ..checkpoint import EMA_PREFIX, RAW_PREFIX, read_checkpoint
 from ..errors import ConfigError, OutputExists, UserError
+from .callbacks import numbered_checkpoints
 
 RECOVERY = 'recovery.ckpt'
 LATEST = 'latest.ckpt'
@@ -49,8 +50,9 @@ class ResumePoint:
 def find_resume(resume_from, work_dir):
     """``resume_from`` ('auto', a path or None) -> ResumePoint or None.
 
-    'auto' takes the checkpoint of the work dir with the most steps done (a recovery checkpoint
-    written at a signal is newer than latest.ckpt); with none there it starts a new run.
+    'auto' takes the checkpoint of the work dir with the most steps done (latest.ckpt, a
+    recovery checkpoint written at a signal, the newest iter_{n}.ckpt); with none there it
+    starts a new run.
     """
     if not resume_from:
         return None
@@ -58,9 +60,10 @@ def find_resume(resume_from, work_dir):
         if not os.path.isfile(resume_from):
             raise ConfigError(f"resume_from: checkpoint not found: {resume_from}")
         return ResumePoint(resume_from, *read_checkpoint(resume_from))
+    candidates = [os.path.join(work_dir, n) for n in (LATEST, RECOVERY)]
+    candidates += numbered_checkpoints(work_dir, 'iter')[-1:]
     points = [ResumePoint(path, *read_checkpoint(path))
-              for path in (os.path.join(work_dir, n) for n in (LATEST, RECOVERY))
-              if os.path.isfile(path)]
+              for path in candidates if os.path.isfile(path)]
     points = [p for p in points if p.meta.get('step') is not None]
     return max(points, key=lambda p: p.step) if points else None
 

@@ -169,7 +169,7 @@ def build_training(plan, data, log):
             built[hook] = CheckpointSaver(
                 plan.work_dir, state, data.classes, plan.max_epochs, plan.ckpt_interval,
                 plan.max_keep_ckpts, log=log.info, ema=built.get('ema'),
-                save_last=plan.save_last, seed=plan.seed)
+                save_last=plan.save_last, seed=plan.seed, by_epoch=plan.ckpt_by_epoch)
     return model, [built[hook] for hook in plan.hooks], state
 
 
@@ -251,11 +251,10 @@ def summary_of(plan, state, minutes):
 def save_recovery(plan, model, callbacks, state, log):
     """The checkpoint of the step training stopped after, and the command that resumes it."""
     saver = next(c for c in callbacks if isinstance(c, CheckpointSaver))
-    ema = next((c for c in callbacks if isinstance(c, EMAHook)), None)
     path = os.path.join(plan.work_dir, RECOVERY)
     epoch = state.global_step // state.steps_per_epoch
     save_checkpoint(model.train_network, path, saver.meta(epoch, state.global_step),
-                    ema.averages() if ema is not None else None)
+                    saver.ema_entries())
     config = os.path.join(plan.work_dir, os.path.basename(plan.config.filename or 'config.py'))
     command = f"python scripts/train.py {config} --work-dir {plan.work_dir} --resume auto"
     message = (f"Interrupted by {state.interrupted} after global step {state.global_step} "
