@@ -79,8 +79,8 @@ def load_data(plan, log):
              f"{train_set.data_prefix}" + (f"; val: {len(val_set)} images from "
                                             f"{val_set.data_prefix}" if val_set else ''))
     attach_classes(plan.net, classes, plan.num_classes_where)
-    for _, path in plan.init_weights:
-        load_weights(plan.net, path, log=log.info)
+    for key, path in plan.init_weights:
+        load_weights(plan.net, path, log=log.info, new_head=True, source=key)
     spec = plan.loaders['train']
     train_loader = build_dataloader(
         train_set, spec.batch_size, spec.workers, shuffle=spec.shuffle, drop_last=spec.drop_last,
