@@ -8,17 +8,21 @@ run's weights before averaging; its main weights are the averaged ones) and opti
 
 This module imports neither ``ms_cls.models`` nor ``ms_cls.engine``: both use it.
 """
+import contextlib
 import json
+import logging
 import os
+import re
 import shutil
 from functools import partial
 
 import numpy as np
 import mindspore as ms
+from mindspore import log as ms_log
 from mindspore.train import serialization as _serialization
 
 from .errors import ConfigError
-from .fileio import atomic_path, atomic_write
+from .fileio import atomic_path, atomic_write, stale_temp_files
 
 META_KEY = 'ms_cls_meta'
 HEAD_PREFIX = 'classifier.'  # LinearClsHead's Dense, MindCV's name
@@ -27,6 +31,7 @@ RAW_PREFIX = 'raw.'
 BIAS_TABLE = 'relative_position_bias_table'
 SWIN_CONSTANTS = ('.relative_bias.index', '.attn_mask')  # MindCV keeps them as Parameters
 META_FIELDS = ('classes', 'epoch', 'ema', 'metrics')
+CHECKPOINT_NAME = re.compile(r'latest|best|epoch_\d+')   # what training writes, less '.ckpt'
 
 
 def available_memory():
@@ -93,21 +98,60 @@ def save_checkpoint(cell, path, meta=None, extra=None):
 
     ``mindspore.save_checkpoint`` removes an existing file before writing the new one, so a crash
     mid-save would lose both: the file is written under a hidden temporary name and renamed, and
-    a failed save leaves neither that name nor MindSpore's own ``.tmp`` file behind. ``path``
-    must end in .ckpt: MindSpore appends it otherwise, and reads no other name.
+    a failed save leaves neither that name nor MindSpore's own ``.tmp`` file behind; a full disk
+    raises SaveFailed (``fileio.atomic_path``). ``path`` must end in .ckpt: MindSpore appends it
+    otherwise, and reads no other name.
     """
     path = os.fspath(path)
     if not path.endswith('.ckpt'):
         raise ConfigError(f"Checkpoint file {path!r}: the name must end in .ckpt (MindSpore "
                           f"reads no other), e.g. {os.path.splitext(path)[0]}.ckpt.")
     entries = {META_KEY: json.dumps(make_meta(**(meta or {}))), **(extra or {})}
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _quiet_save_failure():
         try:
             ms.save_checkpoint(cell, tmp, append_dict=entries)
         except BaseException:
             if os.path.exists(_mindspore_temp(tmp)):
                 os.remove(_mindspore_temp(tmp))
             raise
+
+
+class _SaveFailureFilter(logging.Filter):
+    """Drops MindSpore's 'Failed to save the checkpoint file <temporary name>' line: a failed
+    save is reported once, by ms_cls, under the checkpoint's own name."""
+
+    def filter(self, record):
+        return not record.getMessage().startswith('Failed to save the checkpoint file')
+
+
+@contextlib.contextmanager
+def _quiet_save_failure():
+    logger, quiet = ms_log._get_logger(), _SaveFailureFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
+def remove_stale_temps(folder, log=print):
+    """Remove what killed saves left in ``folder`` (a work dir at the start of a run): hidden
+    temporary files of processes that no longer run, and MindSpore's ``<name>.tmp`` next to a
+    checkpoint (``<name>.ckpt`` present, or one of the names training writes). One line says
+    what went; returns the removed names."""
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return []
+    stale = set(stale_temp_files(folder)) | {
+        n for n in names if n.endswith('.tmp') and not n.startswith('.') and (
+            n[:-4] + '.ckpt' in names or CHECKPOINT_NAME.fullmatch(n[:-4]))}
+    for name in sorted(stale):
+        os.remove(os.path.join(folder, name))
+    if stale:
+        log(f"Removed {len(stale)} temporary file(s) a killed run left in {folder}: "
+            f"{', '.join(sorted(stale))}")
+    return sorted(stale)
 
 
 def copy_checkpoint(src, dst):

@@ -13,18 +13,18 @@ import mindspore as ms
 from mindspore.train import Model
 
 from .. import __version__
-from ..errors import ImageLoadError, TrainingDiverged
+from ..errors import ImageLoadError, SaveFailed, TrainingDiverged
 from ..data.builder import build_dataloader, dataset_from
 from ..data.datasets import image_load_error
 from ..evaluation.model_metrics import TopKAccuracy
 from ..fileio import write_lines
 from ..models.builder import attach_classes
-from ..checkpoint import load_weights
+from ..checkpoint import load_weights, remove_stale_temps
 from ..plan import build_plan
 from ..runtime import onednn_note
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, TrainMonitor
 from .ema import EMAHook
-from .log import IMAGE_LOAD, RunLog
+from .log import IMAGE_LOAD, SAVE_FAILED, RunLog
 from .optim import build_optimizer
 
 
@@ -142,6 +142,7 @@ def write_run_files(plan, data, log):
     """The work dir, its log files, the merged config and classes.txt (checks have passed)."""
     os.makedirs(plan.work_dir, exist_ok=True)
     log.attach(plan.work_dir)
+    remove_stale_temps(plan.work_dir, log.info)
     cfg = plan.config
     cfg.work_dir = plan.work_dir
     cfg.dump(os.path.join(plan.work_dir, os.path.basename(cfg.filename or 'config.py')))
@@ -160,6 +161,9 @@ def fit(plan, data, model, callbacks, state, log):
         model.fit(plan.max_epochs, data.train_loader, valid_dataset=data.val_loader,
                   valid_frequency=plan.eval_interval, callbacks=callbacks,
                   dataset_sink_mode=False)
+    except SaveFailed as err:
+        log.error(SAVE_FAILED, str(err))
+        raise
     except RuntimeError as err:
         # the dataset workers re-raise our ImageLoadError as a RuntimeError with a long report
         reason = image_load_error(str(err))
