@@ -21,7 +21,7 @@ from ..fileio import write_lines
 from ..models.builder import attach_classes
 from ..checkpoint import load_weights, remove_stale_temps
 from ..plan import build_plan
-from ..runtime import onednn_note
+from ..runtime import graph_dumps_in, onednn_note
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, TrainMonitor
 from .ema import EMAHook
 from .log import IMAGE_LOAD, SAVE_FAILED, RunLog
@@ -62,7 +62,8 @@ def run(plan):
         data = load_data(plan, log)
         model, callbacks, state = build_training(plan, data, log)
         write_run_files(plan, data, log)
-        return fit(plan, data, model, callbacks, state, log)
+        with graph_dumps_in(plan.work_dir):   # a graph that fails to compile dumps here
+            return fit(plan, data, model, callbacks, state, log)
     finally:
         log.close()
 
