@@ -61,8 +61,8 @@ def save_failed_message(path, err):
         free = f"{shutil.disk_usage(folder).free / 2 ** 20:.1f} MB free in {folder}"
     except OSError:
         free = f"free space in {folder} unknown"
-    kept = (f"the previous {os.path.basename(path)} is kept unchanged" if os.path.exists(path)
-            else "nothing was written")
+    kept = (f"the previous {os.path.basename(path)} ({os.path.getsize(path) / 2 ** 20:.1f} MB) "
+            "is kept unchanged" if os.path.exists(path) else "nothing was written")
     return (f"Cannot write {path}: {err.strerror or err} ({free}); {kept}. Free space on that "
             "disk (old work dirs, checkpoints) or write to another folder (--work-dir for "
             "training), then run again.")
