@@ -8,24 +8,30 @@ run's weights before averaging; its main weights are the averaged ones) and opti
 
 This module imports neither ``ms_cls.models`` nor ``ms_cls.engine``: both use it.
 """
+import contextlib
 import json
+import logging
 import os
+import re
 import shutil
 from functools import partial
 
 import numpy as np
 import mindspore as ms
+from mindspore import log as ms_log
 from mindspore.train import serialization as _serialization
 
 from .errors import ConfigError
-from .fileio import atomic_path, atomic_write
+from .fileio import atomic_path, atomic_write, stale_temp_files
 
 META_KEY = 'ms_cls_meta'
 HEAD_PREFIX = 'classifier.'  # LinearClsHead's Dense, MindCV's name
 EMA_PREFIX = 'ema.'
 RAW_PREFIX = 'raw.'
 BIAS_TABLE = 'relative_position_bias_table'
+SWIN_CONSTANTS = ('.relative_bias.index', '.attn_mask')  # MindCV keeps them as Parameters
 META_FIELDS = ('classes', 'epoch', 'ema', 'metrics', 'step', 'best', 'seed')
+CHECKPOINT_NAME = re.compile(r'latest|best|epoch_\d+')   # what training writes, less '.ckpt'
 
 
 def available_memory():
@@ -97,21 +103,60 @@ def save_checkpoint(cell, path, meta=None, extra=None):
 
     ``mindspore.save_checkpoint`` removes an existing file before writing the new one, so a crash
     mid-save would lose both: the file is written under a hidden temporary name and renamed, and
-    a failed save leaves neither that name nor MindSpore's own ``.tmp`` file behind. ``path``
-    must end in .ckpt: MindSpore appends it otherwise, and reads no other name.
+    a failed save leaves neither that name nor MindSpore's own ``.tmp`` file behind; a full disk
+    raises SaveFailed (``fileio.atomic_path``). ``path`` must end in .ckpt: MindSpore appends it
+    otherwise, and reads no other name.
     """
     path = os.fspath(path)
     if not path.endswith('.ckpt'):
         raise ConfigError(f"Checkpoint file {path!r}: the name must end in .ckpt (MindSpore "
                           f"reads no other), e.g. {os.path.splitext(path)[0]}.ckpt.")
     entries = {META_KEY: json.dumps(make_meta(**(meta or {}))), **(extra or {})}
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _quiet_save_failure():
         try:
             ms.save_checkpoint(cell, tmp, append_dict=entries)
         except BaseException:
             if os.path.exists(_mindspore_temp(tmp)):
                 os.remove(_mindspore_temp(tmp))
             raise
+
+
+class _SaveFailureFilter(logging.Filter):
+    """Drops MindSpore's 'Failed to save the checkpoint file <temporary name>' line: a failed
+    save is reported once, by ms_cls, under the checkpoint's own name."""
+
+    def filter(self, record):
+        return not record.getMessage().startswith('Failed to save the checkpoint file')
+
+
+@contextlib.contextmanager
+def _quiet_save_failure():
+    logger, quiet = ms_log._get_logger(), _SaveFailureFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
+def remove_stale_temps(folder, log=print):
+    """Remove what killed saves left in ``folder`` (a work dir at the start of a run): hidden
+    temporary files of processes that no longer run, and MindSpore's ``<name>.tmp`` next to a
+    checkpoint (``<name>.ckpt`` present, or one of the names training writes). One line says
+    what went; returns the removed names."""
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return []
+    stale = set(stale_temp_files(folder)) | {
+        n for n in names if n.endswith('.tmp') and not n.startswith('.') and (
+            n[:-4] + '.ckpt' in names or CHECKPOINT_NAME.fullmatch(n[:-4]))}
+    for name in sorted(stale):
+        os.remove(os.path.join(folder, name))
+    if stale:
+        log(f"Removed {len(stale)} temporary file(s) a killed run left in {folder}: "
+            f"{', '.join(sorted(stale))}")
+    return sorted(stale)
 
 
 def copy_checkpoint(src, dst):
@@ -142,24 +187,31 @@ def ema_weights(params, path, option='use_ema'):
     return ema
 
 
-def load_weights(net, path, log=print, use_ema=False):
-    """Load ``path`` into ``net`` (non-strict) and report, once, what did not match.
+def load_weights(net, path, log=print, use_ema=False, new_head=False, source='checkpoint'):
+    """Load ``path`` into ``net`` and report in one line what was adapted or left out.
 
-    A head whose shape differs (another number of classes) is dropped and reported, so an
-    ImageNet or earlier-run checkpoint can start a new task. ``use_ema`` takes the ``ema.``
-    copies of the weights (MindCV's EMA) instead of the raw ones. A model with one input channel
-    gets the RGB first convolution summed over its input channels; a Swin stage whose map is
-    smaller than the pretraining window gets the centre of the bias table. Returns the meta.
+    A checkpoint of another network used to load "0/102 parameters" and leave a random model
+    that trained or predicted without a word, so the fit is checked first: every backbone
+    parameter (all but the head, ``classifier.*``) must be in the checkpoint with the model's
+    shape, and the checkpoint may hold no weight the model has no place for; otherwise
+    ConfigError naming ``source`` (the config key or option that gave ``path``), what matched
+    and what the checkpoint looks like. The head must fit too, unless ``new_head`` (a run
+    starting a new task): then a head of another size, or none, is left to the model's own
+    initialisation and the line says why. Adaptations: ``use_ema`` takes the ``ema.`` copies
+    (MindCV's EMA); a 1-channel model gets the RGB first convolution summed over its input
+    channels; a Swin stage smaller than the pretraining window gets the centre of the bias
+    table. Optimizer state and MindCV's Swin constants are ignored. Returns the meta.
     """
     params, meta = read_checkpoint(path)
     if use_ema:
         params = ema_weights(params, path)
     own = {p.name: p for p in net.get_parameters()}
-    loadable, skipped, notes = {}, [], []
-    for name, value in params.items():
-        if name not in own:
+    loadable, notes = {}, []
+    for name, param in own.items():
+        if name not in params:
             continue
-        want, have = tuple(own[name].shape), tuple(value.shape)
+        value, want = params[name], tuple(param.shape)
+        have = tuple(value.shape)
         if have != want and _rgb_to_grey(have, want):
             value = ms.Parameter(value.asnumpy().sum(axis=1, keepdims=True), name=name)
             notes.append(f"{name} summed over RGB for 1 input channel")
@@ -167,24 +219,110 @@ def load_weights(net, path, log=print, use_ema=False):
             value = ms.Parameter(_crop_bias_table(value.asnumpy(), want), name=name)
             notes.append(f"{name} cropped to the smaller window")
         elif have != want:
-            if not name.startswith(HEAD_PREFIX):
-                raise ConfigError(
-                    f"Checkpoint {path}: parameter '{name}' has shape {have} but the model's is "
-                    f"{want}. Is the config's backbone the one this checkpoint was trained with?")
-            skipped.append(name)
             continue
         loadable[name] = value
+    stray = _stray(params, own)
+    backbone = [n for n in own if not n.startswith(HEAD_PREFIX)]
+    if stray or any(n not in loadable for n in backbone):
+        raise ConfigError(_misfit(net, path, source, params, own, loadable, backbone, stray))
+    head = [n for n in own if n.startswith(HEAD_PREFIX)]
+    if not all(n in loadable for n in head):
+        why = _head_misfit(params, own, loadable)
+        if not new_head:
+            raise ConfigError(
+                f"{source} {path}: its head ({HEAD_PREFIX}*) does not fit: {why}. Predicting "
+                "needs the head the checkpoint was trained with: use the config of its run (the "
+                ".py in its work dir) and a checkpoint written by training (best.ckpt).")
+        kept = any(n in params for n in head)
+        notes.insert(0, f"head {HEAD_PREFIX}* {'dropped' if kept else 'newly initialised'}: {why}")
+        loadable = {n: v for n, v in loadable.items() if n not in head}
     ms.load_param_into_net(net, loadable, strict_load=False)
-    missing = sorted(n for n in own if n not in loadable and n not in skipped)
-    unexpected = sorted(n for n in params if n not in own and not _optimizer_state(n)
-                        and not n.startswith((EMA_PREFIX, RAW_PREFIX)))
     log(f"Loaded {len(loadable)}/{len(own)} parameters from {path}"
-        + (' (EMA weights)' if use_ema else '')
-        + (f"; dropped head {skipped} (shape differs: new num_classes)" if skipped else '')
-        + (f"; missing {len(missing)}: {_head_of(missing)}" if missing else '')
-        + (f"; unexpected {len(unexpected)}: {_head_of(unexpected)}" if unexpected else '')
-        + ''.join(f"; {n}" for n in notes))
+        + (' (EMA weights)' if use_ema else '') + ''.join(f"; {n}" for n in notes))
     return meta
+
+
+def _stray(params, own):
+    """Checkpoint weights the model has no place for. Not weights: optimizer state and counters
+    (a prefixed copy of a model parameter, e.g. ``adam_m.conv1.weight``, or a name without a dot),
+    ``ema.``/``raw.`` copies and MindCV Swin's constant index and mask."""
+    return [n for n in params if n not in own and '.' in n and not _optimizer_state(n)
+            and not n.startswith((EMA_PREFIX, RAW_PREFIX)) and not n.endswith(SWIN_CONSTANTS)
+            and n.split('.', 1)[1] not in own]
+
+
+def _head_misfit(params, own, loadable):
+    """Why the checkpoint's head cannot be used: absent, or another number of classes."""
+    weight = HEAD_PREFIX + 'weight'
+    if weight in params and weight in own and params[weight].shape[1:] == own[weight].shape[1:] \
+            and params[weight].shape[0] != own[weight].shape[0]:
+        return f"checkpoint has {params[weight].shape[0]} classes, the model {own[weight].shape[0]}"
+    name = next(n for n in own if n.startswith(HEAD_PREFIX) and n not in loadable)
+    if name not in params:
+        return f"{name} not in the checkpoint"
+    return f"checkpoint's {name} has shape {tuple(params[name].shape)}, the model's " \
+           f"{tuple(own[name].shape)}"
+
+
+def _misfit(net, path, source, params, own, loadable, backbone, stray):
+    """The ConfigError text for a checkpoint of another network: what matched, what did not,
+    what the checkpoint looks like and how to fix the config or the file."""
+    model = _arch({n: tuple(p.shape) for n, p in own.items()})
+    model_name = getattr(getattr(net, 'backbone', None), 'arch_name', None) or (
+        model[1] if model else 'the model')
+    missing = [n for n in backbone if n not in params]
+    shaped = [f"{n} {tuple(params[n].shape)} vs {tuple(own[n].shape)}"
+              for n in backbone if n in params and n not in loadable]
+    found = sum(n in loadable for n in backbone)
+    details = '; '.join(part for part in (
+        f"not in the checkpoint: {_head_of(missing, 3)}" if missing else '',
+        f"other shape: {_head_of(shaped, 3)}" if shaped else '',
+        f"{len(stray)} weights the model has no place for: {_head_of(stray, 3)}" if stray else '')
+        if part)
+    fix = ("Set model.backbone to the network the checkpoint was trained with, or convert other "
+           "weights with scripts/convert_weights.py SRC DST"
+           + (f" --arch {model[0]}" if model else '') + '.')
+    return (f"{source} {path} does not fit {model_name}: {found} of {len(backbone)} backbone "
+            f"parameters match ({details}). The checkpoint "
+            f"{_describe(params)}. {fix}")
+
+
+def _describe(params):
+    """What a checkpoint's names say it is: the network when they are MindCV's ResNet or Swin
+    names, else a hint at the layout, and the first names."""
+    weights = [n for n in params if '.' in n and not _optimizer_state(n)
+               and not n.startswith((EMA_PREFIX, RAW_PREFIX))]
+    arch = _arch({n: tuple(params[n].shape) for n in weights})
+    head = params.get(HEAD_PREFIX + 'weight')
+    text = f"holds {len(weights)} weights" + (
+        f" ({head.shape[0]} classes)" if head is not None and len(head.shape) == 2 else '')
+    if arch:
+        return text + f" named like MindCV's {arch[1]} (model.backbone={arch[2]})"
+    if any(n.startswith(('backbone.', 'fc.')) or 'running_' in n for n in weights):
+        text += " in a PyTorch layout (backbone.*, fc.*, running_mean)"
+    return text + f", first: {_head_of(weights, 3)}"
+
+
+RESNET_DEPTHS = {((2, 2, 2, 2), False): 18, ((3, 4, 6, 3), False): 34,
+                 ((3, 4, 6, 3), True): 50, ((3, 4, 23, 3), True): 101,
+                 ((3, 8, 36, 3), True): 152}
+SWIN_ARCHS = {(96, 6): 'tiny', (96, 18): 'small', (128, 18): 'base'}
+
+
+def _arch(shapes):
+    """(convert_weights --arch, display name, backbone config) of MindCV-named weights
+    {name: shape}, from the block counts and the embedding width; None when unrecognised."""
+    def blocks(prefix):
+        return len({n[len(prefix):].split('.')[0] for n in shapes if n.startswith(prefix)})
+    if 'patch_embed.proj.weight' in shapes:
+        arch = SWIN_ARCHS.get((shapes['patch_embed.proj.weight'][0], blocks('layers.2.blocks.')))
+        return arch and (f'swin-{arch}', f'Swin-{arch[0].upper()}',
+                         f"dict(type='SwinTransformer', arch='{arch}')")
+    if 'conv1.weight' in shapes:
+        counts = tuple(blocks(f'layer{i}.') for i in range(1, 5))
+        depth = RESNET_DEPTHS.get((counts, 'layer1.0.conv3.weight' in shapes))
+        return depth and (f'resnet{depth}', f'ResNet-{depth}', f"dict(type='ResNet', depth={depth})")
+    return None
 
 
 def _table_side(rows):

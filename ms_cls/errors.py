@@ -33,5 +33,10 @@ class SubmissionError(UserError):
     """A submission that does not match the test folder (missing, extra or repeated ids)."""
 
 
+class SaveFailed(UserError, OSError):
+    """A file that could not be written (disk full, quota, read-only disk); the message names the
+    file and the free space, and the file on disk is as it was before."""
+
+
 class OutputExists(UserError, FileExistsError):
     """A file or folder the command would overwrite; the message says which flag allows it."""

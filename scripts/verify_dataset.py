@@ -1,5 +1,5 @@
 """Decode every image of a config's train/val/test sets (or of a data folder) and list the broken
-ones; exit code 1 when there are any, so it can gate CI.
+ones (printed, or written to --out-path); exit code 1 when there are any, so it can gate CI.
 
     python scripts/verify_dataset.py CONFIG|DATA_DIR [--out-path broken.txt] [--workers 8]
 """
@@ -16,8 +16,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('source', metavar='CONFIG|DATA_DIR')
-    parser.add_argument('--out-path', default='broken.txt',
-                        help='list of broken files, "path<TAB>reason" per line (always written)')
+    parser.add_argument('--out-path',
+                        help='write the list of broken files there, "path<TAB>reason" per line '
+                        '(empty when all decode); without it they are printed in that format')
     parser.add_argument('--workers', type=int, default=8, help='decoding threads')
     args = parser.parse_args()
     broken = []

@@ -19,9 +19,9 @@ def read(path):
         return [line.split() for line in f.read().splitlines()]
 
 
-def script(name, *args):
+def script(name, *args, cwd=ROOT):
     return subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', name), *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_split_is_stratified_reproducible_and_loads(tiny_demo, tmp_path, write):
@@ -109,6 +109,24 @@ def test_verify_dataset_finds_truncated_jpeg(tiny_demo, tmp_path):
     (path, reason), = [line.split('\t') for line in
                        (tmp_path / 'broken.txt').read_text().splitlines()]
     assert path == str(bad) and 'truncated' in reason
+
+
+def test_verify_dataset_writes_no_list_unless_asked(tiny_demo, tmp_path):
+    """Without --out-path the broken files are printed, and the current folder stays as it was
+    (it used to get a broken.txt even when nothing was broken)."""
+    data, cwd = tmp_path / 'data', tmp_path / 'cwd'
+    shutil.copytree(os.path.join(tiny_demo, 'val', '001.circle'), data / '001.circle')
+    cwd.mkdir()
+    res = script('verify_dataset.py', data, '--workers', 2, cwd=cwd)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[-1] == 'all 3 images decode'
+    bad = sorted((data / '001.circle').iterdir())[0]
+    bad.write_bytes(bad.read_bytes()[:len(bad.read_bytes()) // 2])
+    res = script('verify_dataset.py', data, '--workers', 2, cwd=cwd)
+    assert res.returncode == 1, res.stderr
+    assert f"  {bad}\tOSError: image file is truncated" in res.stdout
+    assert res.stdout.splitlines()[-1] == '1 broken of 3 images'
+    assert os.listdir(cwd) == []
 
 
 @pytest.mark.parametrize('mode', ['original', 'transformed', 'concat'])

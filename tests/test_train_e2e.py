@@ -135,6 +135,19 @@ def test_cli_reports_config_mistakes_without_traceback_or_leftovers(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_data_mistake_stops_the_run_before_the_work_dir(tiny_demo, tmp_path):
+    """A missing val folder is found once the config has passed, still before anything is
+    written: no work dir, nothing in the current folder."""
+    missing = tmp_path / 'nope' / 'val'
+    res = run_script([sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), DEMO_CONFIG,
+                      '--cfg-options', f'data.train.data_prefix={tiny_demo}/train',
+                      f'data.val.data_prefix={missing}'], cwd=str(tmp_path))
+    assert res.returncode == 1
+    assert res.stderr.startswith('ERROR: ') and str(missing) in res.stderr, res.stderr
+    assert 'Traceback' not in res.stderr
+    assert os.listdir(tmp_path) == []
+
+
 def test_print_config_prints_a_loadable_merged_config(tmp_path):
     res = run_script([sys.executable, 'scripts/print_config.py', DEMO_CONFIG,
                       '--cfg-options', 'runner.max_epochs=7'])

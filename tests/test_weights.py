@@ -15,7 +15,7 @@ from ms_cls.errors import ConfigError
 from ms_cls.models.builder import build_model
 from ms_cls.models.convert import convert, model_cfg, save_converted
 
-from conftest import ROOT
+from conftest import ROOT, tiny_cfg
 from test_models import mindcv_resnet_names
 
 
@@ -81,15 +81,16 @@ def test_mindcv_checkpoint_loads_with_no_missing_backbone_keys(tmp_path):
     entries += [{'name': 'moments.' + p.name, 'data': p} for p in net.trainable_params()[:3]]
     entries += [{'name': 'ema.' + p.name, 'data': ms.Tensor(p.asnumpy() + 1)}
                 for p in net.get_parameters()]
+    entries += [{'name': 'adam_m.' + p.name, 'data': p} for p in net.trainable_params()[:3]]
     entries.append({'name': 'global_step', 'data': ms.Tensor(np.array([7], np.int32))})
     path = str(tmp_path / 'mindcv_resnet50.ckpt')
     ms.save_checkpoint(entries, path)
     target = build_model(model_cfg('resnet50', 257))
     lines = []
-    load_weights(target, path, log=lines.append)
-    assert lines[0] == (f"Loaded 265/267 parameters from {path}; dropped head "
-                        "['classifier.weight', 'classifier.bias'] (shape differs: new num_classes)")
-    load_weights(target, path, log=lines.append, use_ema=True)
+    load_weights(target, path, log=lines.append, new_head=True)
+    assert lines[0] == (f"Loaded 265/267 parameters from {path}; head classifier.* dropped: "
+                        "checkpoint has 1000 classes, the model 257")
+    load_weights(target, path, log=lines.append, use_ema=True, new_head=True)
     conv = net.parameters_dict()['conv1.weight'].asnumpy()
     np.testing.assert_allclose(target.parameters_dict()['conv1.weight'].asnumpy(), conv + 1)
 
@@ -139,9 +140,13 @@ def test_bias_table_crop_keeps_the_relative_offsets():
 
 
 def test_swin_224_weights_load_into_a_small_input_model(tmp_path):
+    """The bias tables are cropped; MindCV's constant Parameters (relative_bias.index,
+    attn_mask) are no weights and are ignored."""
     src = build_model(model_cfg('swin-tiny', 10))
     path = str(tmp_path / 'swin224.ckpt')
-    ms.save_checkpoint(src, path)
+    mindcv_constants = {'layers.0.blocks.0.attn.relative_bias.index': ms.Tensor(np.zeros(9)),
+                        'layers.0.blocks.1.attn_mask': ms.Tensor(np.zeros(4))}
+    ms.save_checkpoint(src, path, append_dict=mindcv_constants)
     cfg = model_cfg('swin-tiny', 10)
     cfg['backbone']['img_size'] = 32
     small = build_model(cfg)
@@ -150,6 +155,72 @@ def test_swin_224_weights_load_into_a_small_input_model(tmp_path):
     count = len(list(small.get_parameters()))
     assert lines[0].startswith(f'Loaded {count}/{count} parameters')
     assert 'missing' not in lines[0] and 'cropped to the smaller window' in lines[0]
+
+
+@pytest.fixture(scope='module')
+def swin_ckpt(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('swin') / 'swin_tiny.ckpt')
+    ms.save_checkpoint(build_model(model_cfg('swin-tiny', 1000)), path)
+    return path
+
+
+def test_another_networks_checkpoint_is_an_error_not_a_fresh_start(swin_ckpt):
+    """A Swin checkpoint as load_from for ResNet-18 used to load 0/102 parameters and train
+    from scratch with exit 0."""
+    with pytest.raises(ConfigError) as err:
+        load_weights(build_model(model_cfg('resnet18', 10)), swin_ckpt, new_head=True,
+                     source='load_from')
+    message = str(err.value)
+    assert message.startswith(f"load_from {swin_ckpt} does not fit ResNet-18: 0 of 100 backbone "
+                              "parameters match (not in the checkpoint: conv1.weight,")
+    assert "named like MindCV's Swin-T (model.backbone=dict(type='SwinTransformer', " \
+           "arch='tiny'))" in message
+    assert message.endswith("scripts/convert_weights.py SRC DST --arch resnet18.")
+
+
+def test_a_deeper_resnet_is_not_loaded_in_part(tmp_path):
+    """Every ResNet-18 parameter is in a ResNet-34 checkpoint with its shape; the blocks left
+    over would be silently dropped."""
+    path = str(tmp_path / 'r34.ckpt')
+    ms.save_checkpoint(build_model(model_cfg('resnet34', 10)), path)
+    with pytest.raises(ConfigError, match=r"100 of 100 backbone parameters match \(80 weights the "
+                       r"model has no place for: layer1\.2\.conv1\.weight.*MindCV's ResNet-34"):
+        load_weights(build_model(model_cfg('resnet18', 10)), path, new_head=True)
+
+
+def test_a_checkpoint_without_head_starts_training_but_cannot_predict(tmp_path):
+    net = build_model(model_cfg('resnet18', 10))
+    path = str(tmp_path / 'backbone.ckpt')
+    save_checkpoint([{'name': p.name, 'data': p} for p in net.get_parameters()
+                     if not p.name.startswith('classifier.')], path)
+    lines = []
+    load_weights(build_model(model_cfg('resnet18', 10)), path, log=lines.append, new_head=True)
+    assert lines == [f"Loaded 100/102 parameters from {path}; head classifier.* newly "
+                     "initialised: classifier.weight not in the checkpoint"]
+    with pytest.raises(ConfigError, match=r"^checkpoint .*backbone\.ckpt: its head \(classifier\.\*\) "
+                       "does not fit: classifier.weight not in the checkpoint"):
+        load_weights(build_model(model_cfg('resnet18', 10)), path)
+
+
+def test_eval_refuses_a_checkpoint_that_does_not_fit_the_config(swin_ckpt, tmp_path, write):
+    """init_model (test.py, predict.py, export.py): the head must load as well."""
+    from ms_cls.apis import init_model
+    path = str(tmp_path / 'r18_7.ckpt')
+    save_checkpoint(build_model(model_cfg('resnet18', 7)), path, make_meta(classes=list('abcdefg')))
+    config = write('m.py', f"model = {model_cfg('resnet18', 10)!r}\n")
+    with pytest.raises(ConfigError, match="its head .* checkpoint has 7 classes, the model 10. "
+                       "Predicting needs the head the checkpoint was trained with"):
+        init_model(config, path)
+    with pytest.raises(ConfigError, match=r"^checkpoint .*swin_tiny\.ckpt does not fit ResNet-18"):
+        init_model(config, swin_ckpt)
+
+
+def test_train_with_a_mismatched_load_from_stops_before_the_work_dir(tiny_demo, swin_ckpt,
+                                                                     tmp_path):
+    from ms_cls.engine.trainer import train
+    with pytest.raises(ConfigError, match=r"^load_from .* does not fit ResNet-18: 0 of 100"):
+        train(tiny_cfg(tiny_demo, load_from=swin_ckpt), str(tmp_path / 'wd'))
+    assert not (tmp_path / 'wd').exists()
 
 
 def test_checkpoint_loads_when_free_pages_are_low_but_memory_is_available(tmp_path, monkeypatch):

@@ -60,22 +60,29 @@ def image_groups(source):
             for split in SPLITS if cfg.data.get(split)}
 
 
-def verify_dataset(source, out_path='broken.txt', workers=8, log=print):
+def verify_dataset(source, out_path=None, workers=8, log=print):
     """Fully decode every image of ``source`` (a data folder, a config path or a Config) in
-    ``workers`` threads; write ``path<TAB>reason`` per broken file to ``out_path`` (empty when all
-    decode, so a stale list never survives) and return the broken [(path, reason)]."""
+    ``workers`` threads and return the broken [(path, reason)].
+
+    With ``out_path`` the list (``path<TAB>reason`` per line) is written there, empty when all
+    decode so that a stale list never survives, and the first ten are logged; without it every
+    broken file is logged in that format and nothing is written (a check should not drop files
+    into the current folder)."""
     groups = image_groups(source)
     paths = sorted({p for group in groups.values() for p in group})
     with ThreadPoolExecutor(max(1, workers)) as pool:
         reasons = dict(zip(paths, pool.map(decode_error, paths)))
     broken = [(p, reason) for p, reason in reasons.items() if reason]
-    write_lines(out_path, [f'{p}\t{reason}' for p, reason in broken])
+    lines = [f'{p}\t{reason}' for p, reason in broken]
+    if out_path:
+        write_lines(out_path, lines)
     for split, group in groups.items():
         log(f"{split}: {len(group)} images, {sum(bool(reasons[p]) for p in group)} broken")
-    for p, reason in broken[:10]:
-        log(f"  {p}: {reason}")
-    log(f"{len(broken)} broken of {len(paths)} images; list in {out_path}" if broken
-        else f"all {len(paths)} images decode; {out_path} is empty")
+    for line in lines[:10] if out_path else lines:
+        log(f"  {line}")
+    where = f"; list in {out_path}" if out_path else ''
+    log(f"{len(broken)} broken of {len(paths)} images{where}" if broken
+        else f"all {len(paths)} images decode" + (f"; {out_path} is empty" if out_path else ''))
     return broken
 
 

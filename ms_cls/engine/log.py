@@ -17,6 +17,7 @@ are tested by regex)::
     {"mode": "val", "epoch": 1, "iter": 251, "accuracy_top-1": 0.748, "accuracy_top-5": 0.95}
     {"mode": "error", "kind": "diverged", "message": "Training stopped: ...", "epoch": 2, "iter": 3}
     {"mode": "error", "kind": "image_load", "message": "Cannot decode image ..."}
+    {"mode": "error", "kind": "save_failed", "message": "Cannot write .../latest.ckpt: No space ..."}
 
 The text log is for people; nothing parses it. No MindSpore import here: logs are read on any
 machine, also while the run is still writing them.
@@ -31,7 +32,7 @@ import pandas as pd
 from ..errors import ConfigError
 
 SEPARATOR = '-' * 20
-DIVERGED, IMAGE_LOAD = 'diverged', 'image_load'
+DIVERGED, IMAGE_LOAD, SAVE_FAILED = 'diverged', 'image_load', 'save_failed'
 TOP1, TOP5 = 'accuracy_top-1', 'accuracy_top-5'
 NOT_KEYS = ('mode', 'epoch', 'iter', 'step')
 
@@ -131,12 +132,16 @@ class RunLog:
 
     def error(self, kind, message, console=True, **fields):
         """What ended the run: 'ERROR: message' in the console and text log, and a record that
-        analysis reads (``kind``: DIVERGED, IMAGE_LOAD, ...; ``fields`` e.g. epoch and iter).
-        ``console=False`` when the error is raised on to the command line, which prints it."""
+        analysis reads (``kind``: DIVERGED, IMAGE_LOAD, SAVE_FAILED; ``fields`` e.g. epoch and
+        iter). ``console=False`` when the error is raised on to the command line, which prints
+        it. The line is printed even when the disk is too full to keep it."""
         if console:
             print(f"ERROR: {message}", file=self.stream, flush=True)
-        self._write_text(f"ERROR: {message}")
-        self.record(mode='error', kind=kind, message=message, **fields)
+        try:
+            self._write_text(f"ERROR: {message}")
+            self.record(mode='error', kind=kind, message=message, **fields)
+        except OSError as err:
+            print(f"(not in the run log: {err})", file=self.stream, flush=True)
 
     def close(self):
         for f in (self._text, self._json):

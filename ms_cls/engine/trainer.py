@@ -16,19 +16,19 @@ import mindspore.dataset as ds
 from mindspore.train import Model
 
 from .. import __version__
-from ..errors import ConfigError, ImageLoadError, TrainingDiverged
+from ..errors import ConfigError, ImageLoadError, SaveFailed, TrainingDiverged
 from ..data.builder import build_dataloader, dataset_from
 from ..data.seeding import epoch_seed, reseed
 from ..data.datasets import image_load_error
 from ..evaluation.model_metrics import TopKAccuracy
 from ..fileio import write_lines
 from ..models.builder import attach_classes
-from ..checkpoint import load_weights, save_checkpoint
+from ..checkpoint import load_weights, remove_stale_temps, save_checkpoint
 from ..plan import build_plan
-from ..runtime import onednn_note
+from ..runtime import graph_dumps_in, onednn_note
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, StepPosition, TrainMonitor
 from .ema import EMAHook
-from .log import IMAGE_LOAD, RunLog
+from .log import IMAGE_LOAD, SAVE_FAILED, RunLog
 from .optim import build_optimizer
 from .resume import (RECOVERY, Interrupted, check_new_run, exit_code, find_resume, restore,
                      stop_on_signals)
@@ -78,7 +78,8 @@ def run(plan):
                          "to resume (raise runner.max_epochs to train on).")
                 return summary_of(plan, state, 0.0)
         write_run_files(plan, data, log, state.global_step if point else None)
-        return fit(plan, data, model, callbacks, state, log)
+        with graph_dumps_in(plan.work_dir):   # a graph that fails to compile dumps here
+            return fit(plan, data, model, callbacks, state, log)
     finally:
         log.close()
 
@@ -96,8 +97,8 @@ def load_data(plan, log, init_weights=True):
              f"{train_set.data_prefix}" + (f"; val: {len(val_set)} images from "
                                             f"{val_set.data_prefix}" if val_set else ''))
     attach_classes(plan.net, classes, plan.num_classes_where)
-    for _, path in plan.init_weights if init_weights else ():
-        load_weights(plan.net, path, log=log.info)
+    for key, path in plan.init_weights if init_weights else ():
+        load_weights(plan.net, path, log=log.info, new_head=True, source=key)
     sampler = plan.sampler.build(train_set) if plan.sampler else None
     val_loader = None
     if val_set is not None:
@@ -199,6 +200,7 @@ def write_run_files(plan, data, log, resumed_step=None):
     log.attach(plan.work_dir)
     if resumed_step is not None:
         log.record(mode='resume', step=resumed_step, seed=plan.seed)
+    remove_stale_temps(plan.work_dir, log.info)
     cfg = plan.config
     cfg.work_dir = plan.work_dir
     cfg.dump(os.path.join(plan.work_dir, os.path.basename(cfg.filename or 'config.py')))
@@ -223,6 +225,9 @@ def fit(plan, data, model, callbacks, state, log):
                 model.fit(epoch + 1, train_loader(plan, data, epoch, done),
                           valid_dataset=data.val_loader, valid_frequency=plan.eval_interval,
                           callbacks=callbacks, dataset_sink_mode=False, initial_epoch=epoch)
+    except SaveFailed as err:
+        log.error(SAVE_FAILED, str(err), console=False)
+        raise
     except RuntimeError as err:
         # the dataset workers re-raise our ImageLoadError as a RuntimeError with a long report
         reason = image_load_error(str(err))
