@@ -240,11 +240,14 @@ def test_meta_round_trips_with_its_schema_and_defaults(tmp_path):
     meta = make_meta(classes=['cat', 'dog'], epoch=3, ema=True, metrics={'accuracy_top-1': 0.5})
     save_checkpoint(nn.Dense(2, 2), path, meta)
     assert read_checkpoint(path)[1] == {'classes': ['cat', 'dog'], 'epoch': 3, 'ema': True,
-                                        'metrics': {'accuracy_top-1': 0.5}}
+                                        'metrics': {'accuracy_top-1': 0.5}, 'step': None,
+                                        'best': None, 'seed': None}
     mindcv = str(tmp_path / 'mindcv.ckpt')
     ms.save_checkpoint(nn.Dense(2, 2), mindcv)
     assert read_checkpoint(mindcv)[1] == make_meta() == {'classes': None, 'epoch': None,
-                                                         'ema': False, 'metrics': {}}
+                                                         'ema': False, 'metrics': {},
+                                                         'step': None, 'best': None,
+                                                         'seed': None}
     flat = str(tmp_path / 'flat.ckpt')  # written before the schema: metrics at the top level
     ms.save_checkpoint(nn.Dense(2, 2), flat, append_dict={META_KEY: json.dumps(
         {'classes': ['a'], 'epoch': 2, 'ema': False, 'accuracy_top-1': 0.25})})
