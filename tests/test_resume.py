@@ -12,7 +12,7 @@ from ms_cls.checkpoint import read_checkpoint
 from ms_cls.config import Config
 from ms_cls.engine.log import load_json_log
 from ms_cls.engine.trainer import train
-from ms_cls.errors import OutputExists
+from ms_cls.errors import ConfigError, OutputExists
 
 from conftest import DEMO_CONFIG, ROOT, tiny_cfg
 
@@ -135,3 +135,35 @@ def test_iteration_checkpoints_for_long_epochs_resume_mid_epoch(trained, tiny_de
     os.remove(work / 'latest.ckpt')
     train(tiny_cfg(tiny_demo, resume_from=str(work / 'iter_9.ckpt')), str(work))
     assert_same_weights(str(work / 'latest.ckpt'), os.path.join(reference, 'latest.ckpt'))
+
+
+def test_a_second_signal_stops_at_once():
+    from ms_cls.engine.callbacks import RunState
+    from ms_cls.engine.resume import stop_on_signals
+    state = RunState()
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with stop_on_signals(state):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+            assert state.interrupted == 'SIGTERM'      # the first one only asks to stop
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_resuming_with_another_optimizer_is_refused_before_anything_is_written(
+        trained, tiny_demo, tmp_path):
+    _, reference, _ = trained
+    cfg = tiny_cfg(tiny_demo, resume_from=os.path.join(reference, 'latest.ckpt'))
+    cfg.optimizer = dict(type='AdamW', lr=0.001)
+    with pytest.raises(ConfigError, match=r"Cannot resume from .*latest.ckpt: it lacks .*moment"):
+        train(cfg, str(tmp_path / 'wd'))
+    assert not (tmp_path / 'wd').exists()
+
+
+def test_a_batch_larger_than_the_training_set_fails_before_anything_is_written(
+        tiny_demo, tmp_path):
+    with pytest.raises(ConfigError, match='fewer than one batch'):
+        train(tiny_cfg(tiny_demo, **{'data.samples_per_gpu': 400}), str(tmp_path / 'wd'))
+    assert not (tmp_path / 'wd').exists()
