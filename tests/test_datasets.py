@@ -171,3 +171,23 @@ def test_batch_larger_than_train_set_is_explained(tmp_path):
     make_images(str(tmp_path), ['a/1.jpg', 'b/1.jpg'])
     with pytest.raises(ConfigError, match='fewer than one batch'):
         build_dataloader(CustomDataset(str(tmp_path)), 4, drop_last=True)
+
+
+def test_exif_orientation_non_ascii_names_and_symlinked_folders(tmp_path):
+    """The decode battery: an EXIF-rotated JPEG comes out upright (as mmcv loads it), a file
+    named in another script and a class folder that is a symlink are found like any other."""
+    from PIL import Image
+    root, elsewhere = tmp_path / 'train', tmp_path / 'elsewhere'
+    (root / 'cat').mkdir(parents=True)
+    elsewhere.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6                                     # orientation: rotate 90 degrees
+    Image.new('RGB', (40, 20), (200, 10, 10)).save(root / 'cat' / 'rotated.jpg', exif=exif)
+    Image.new('RGB', (8, 8), (0, 0, 255)).save(root / 'cat' / '猫の写真.png')
+    Image.new('RGB', (8, 8), (0, 255, 0)).save(elsewhere / 'dog.png')
+    os.symlink(elsewhere, root / 'dog')
+    dataset = CustomDataset(str(root))
+    assert dataset.classes == ['cat', 'dog']
+    names = sorted(os.path.basename(p) for p, _ in dataset.samples)
+    assert names == ['dog.png', 'rotated.jpg', '猫の写真.png']
+    assert load_rgb(str(root / 'cat' / 'rotated.jpg')).shape == (40, 20, 3)   # H, W swapped
