@@ -1,4 +1,5 @@
 import os
+import re
 
 import numpy as np
 import pytest
@@ -108,6 +109,28 @@ def test_broken_image_found_at_construction_and_named_at_decode(tmp_path):
         ds.check_readable()
     with pytest.raises(ImageLoadError, match=r'broken\.jpg'):
         load_rgb(str(tmp_path / 'a' / 'broken.jpg'))
+
+
+def test_gif_tiff_are_images_and_other_files_are_reported(tmp_path):
+    root = tmp_path / 'd'
+    make_images(str(root), ['a/x.tiff', 'b/z.png'])
+    frames = [Image.new('RGB', (12, 10), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(root / 'a' / 'anim.gif', save_all=True, append_images=frames[1:])
+    for name in ('a/notes.txt', 'b/photo.heic', 'labels.csv'):
+        (root / name).write_text('x')
+    dataset = CustomDataset(str(root))
+    assert [os.path.relpath(p, root) for p, _ in dataset.samples] == [
+        'a/anim.gif', 'a/x.tiff', 'b/z.png']
+    assert load_rgb(str(root / 'a' / 'anim.gif'))[0, 0].tolist() == [255, 0, 0]   # first frame
+    assert re.fullmatch(
+        rf"data: 3 file\(s\) under {root} are not images ms_cls reads and are left out "
+        r"\(\.csv 1, \.heic 1, \.txt 1\), e\.g\. .*; read are \.jpg, .*\.gif.*\. "
+        "Convert or remove them\\.", dataset.other_files_warning())
+    chosen = CustomDataset(str(root), extensions=('.PNG', '.gif'))   # mmcls's argument, honoured
+    assert [os.path.relpath(p, root) for p, _ in chosen.samples] == ['a/anim.gif', 'b/z.png']
+    assert '4 file(s)' in chosen.other_files_warning() and '.tiff 1' in chosen.other_files_warning()
+    with pytest.raises(ConfigError, match=r"data\.extensions = '\.png': give a tuple"):
+        CustomDataset(str(root), extensions='.png')
 
 
 @pytest.mark.parametrize('mode', ['L', 'RGBA', 'CMYK', 'P', 'I;16', 'LA', '1'])

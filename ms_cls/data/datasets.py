@@ -5,10 +5,13 @@
 * unlabelled (``with_label=False``): every image under ``data_prefix``, flat or nested, label -1.
 
 Images are decoded with Pillow into RGB uint8 arrays (any mode: L, P, RGBA, CMYK, 16-bit), so the
-MindSpore vision ops that follow always see HWC RGB uint8.
+MindSpore vision ops that follow always see HWC RGB uint8. A GIF or multi-page TIFF gives its first
+frame. Files under a data folder with other extensions are kept in ``other_files`` and reported
+(:func:`other_files_warning`), never dropped without a word.
 """
 import os
 import re
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -16,7 +19,12 @@ from PIL import Image, ImageOps
 
 from ..errors import ConfigError, ImageLoadError
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+#: Raster formats Pillow decodes without outside programs (this build's plugins only); video,
+#: vector, scientific and stub formats that Pillow also registers are left out.
+IMG_EXTENSIONS = tuple(ext for ext in (
+    '.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.apng', '.bmp', '.dib', '.ppm', '.pgm', '.pbm',
+    '.pnm', '.tif', '.tiff', '.webp', '.gif', '.tga', '.jp2', '.j2k', '.avif', '.qoi')
+    if Image.registered_extensions().get(ext) in Image.OPEN)
 
 
 def image_load_error(report):
@@ -80,18 +88,37 @@ def to_rgb_array(img):
     return np.asarray(img, dtype=np.uint8)
 
 
-def is_image_file(name):
-    return name.lower().endswith(IMG_EXTENSIONS) and not os.path.basename(name).startswith('.')
+def is_image_file(name, extensions=IMG_EXTENSIONS):
+    return name.lower().endswith(tuple(extensions)) and not os.path.basename(name).startswith('.')
 
 
-def list_images(root):
-    """Relative paths of all images under ``root`` (recursive), sorted for a stable order."""
+def list_images(root, extensions=IMG_EXTENSIONS, others=None):
+    """Relative paths of all images under ``root`` (recursive), sorted for a stable order.
+    ``others``: a list that receives the paths of the other (not hidden) files found."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
-        found.extend(os.path.relpath(os.path.join(dirpath, f), root)
-                     for f in filenames if is_image_file(f))
+        for name in filenames:
+            if is_image_file(name, extensions):
+                found.append(os.path.relpath(os.path.join(dirpath, name), root))
+            elif others is not None and not name.startswith('.'):
+                others.append(os.path.join(dirpath, name))
     return sorted(found)
+
+
+def _most(item):
+    return -item[1], item[0]
+
+
+def other_files_warning(other_files, root, where, extensions=IMG_EXTENSIONS):
+    """One line on the files under ``root`` that are not read as images, or None."""
+    if not other_files:
+        return None
+    kinds = Counter(os.path.splitext(p)[1].lower() or '(no extension)' for p in other_files)
+    counts = ', '.join(f'{kind} {n}' for kind, n in sorted(kinds.items(), key=_most))
+    return (f"{where}: {len(other_files)} file(s) under {root} are not images ms_cls reads and "
+            f"are left out ({counts}), e.g. {sorted(other_files)[0]}; read are "
+            f"{', '.join(extensions)}. Convert or remove them.")
 
 
 def read_classes(classes, where):
@@ -129,6 +156,12 @@ class CustomDataset:
         self.pipeline = list(pipeline or [])
         self.test_mode = test_mode
         self.with_label = with_label
+        if not (isinstance(extensions, (list, tuple))
+                and all(isinstance(e, str) for e in extensions)):
+            raise ConfigError(f"{where}.extensions = {extensions!r}: give a tuple of file "
+                              "endings such as ('.jpg', '.png').")
+        self.extensions = tuple(e.lower() for e in extensions)
+        self.other_files = []   # files under data_prefix not read as images (folder modes)
         if not data_prefix or not os.path.isdir(data_prefix):
             raise ConfigError(f"{where}.data_prefix: folder not found: {data_prefix!r}. "
                               "Point it at your images (or run scripts/make_demo_data.py for "
@@ -136,21 +169,31 @@ class CustomDataset:
         names = read_classes(classes, where)
         if not with_label:
             self.classes = names
-            self.samples = [(os.path.join(data_prefix, p), -1) for p in list_images(data_prefix)]
+            self.samples = [(os.path.join(data_prefix, p), -1) for p in self._list(data_prefix)]
         elif ann_file:
             self.samples, self.classes = self._from_ann_file(ann_file, names)
         else:
             self.samples, self.classes = self._from_folders(names)
         if not self.samples:
-            raise ConfigError(f"{where}: no images ({', '.join(IMG_EXTENSIONS)}) found under "
+            raise ConfigError(f"{where}: no images ({', '.join(self.extensions)}) found under "
                               f"{data_prefix}.")
+
+    def _list(self, folder):
+        return list_images(folder, self.extensions, self.other_files)
+
+    def other_files_warning(self):
+        """One line on the files under ``data_prefix`` left out as not images, or None."""
+        return other_files_warning(self.other_files, self.data_prefix, self.where,
+                                   self.extensions)
 
     def _from_folders(self, names):
         root = self.data_prefix
         folders = sorted(d for d in os.listdir(root)
                          if os.path.isdir(os.path.join(root, d)) and not d.startswith('.'))
+        self.other_files += [os.path.join(root, f) for f in sorted(os.listdir(root))
+                             if os.path.isfile(os.path.join(root, f)) and not f.startswith('.')]
         if not folders:
-            loose = list_images(root)
+            loose = list_images(root, self.extensions)
             hint = (f" It holds {len(loose)} images directly: for an unlabelled test folder set "
                     "with_label=False." if loose else '')
             raise ConfigError(f"{self.where}: {root} has no class sub-folders "
@@ -162,7 +205,7 @@ class CustomDataset:
                               f"{len(classes)} classes {_preview(classes)}.")
         samples, empty = [], []
         for folder in folders:
-            images = list_images(os.path.join(root, folder))
+            images = self._list(os.path.join(root, folder))
             if not images:
                 empty.append(folder)
             label = classes.index(folder)
