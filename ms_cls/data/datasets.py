@@ -11,6 +11,7 @@ frame. Files under a data folder with other extensions are kept in ``other_files
 """
 import os
 import re
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,6 +27,12 @@ IMG_EXTENSIONS = tuple(ext for ext in (
     '.pnm', '.tif', '.tiff', '.webp', '.gif', '.tga', '.jp2', '.j2k', '.avif', '.qoi')
     if Image.registered_extensions().get(ext) in Image.OPEN)
 
+#: Pillow's decompression-bomb limit as shipped; ``data.max_image_pixels`` replaces it for a run.
+PILLOW_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+# ms_cls refuses an image over the limit itself, naming the file (check_pixels); Pillow's warning
+# for the same image would not name it.
+warnings.filterwarnings('ignore', category=Image.DecompressionBombWarning)
+
 
 def image_load_error(report):
     """The ImageLoadError message inside a MindSpore dataset error report, or None."""
@@ -36,23 +43,59 @@ def image_load_error(report):
     return None
 
 
-def load_rgb(path):
-    """Decode ``path`` to an HWC RGB uint8 array, honouring EXIF orientation as mmcv does."""
+def set_max_image_pixels(limit):
+    """Apply ``data.max_image_pixels`` (an int, or None for no limit) to this process: Pillow
+    reads the limit from a module global, in every thread."""
+    Image.MAX_IMAGE_PIXELS = limit
+
+
+def bomb_message(size_or_pixels):
+    """Why an image over the pixel limit is refused and how to allow it."""
+    pixels = size_or_pixels
+    shape = ''
+    if isinstance(size_or_pixels, tuple):
+        pixels = size_or_pixels[0] * size_or_pixels[1]
+        shape = f'{size_or_pixels[0]}x{size_or_pixels[1]} = '
+    return (f"{shape}{pixels:,} pixels, over the limit of {Image.MAX_IMAGE_PIXELS:,} "
+            "(Pillow's decompression-bomb guard); shrink the file, or raise data.max_image_pixels "
+            "(None: no limit) to use it")
+
+
+def check_pixels(size):
+    """Refuse an image above the limit before its pixels are decoded (Pillow itself only warns
+    up to twice the limit, without naming the file)."""
+    if Image.MAX_IMAGE_PIXELS is not None and size[0] * size[1] > Image.MAX_IMAGE_PIXELS:
+        raise Image.DecompressionBombError(bomb_message(size))
+
+
+def decode(path):
+    """``path`` as HWC RGB uint8 with EXIF orientation applied as mmcv does; raises the
+    decoder's error (an image over the pixel limit: DecompressionBombError with the count)."""
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            return to_rgb_array(img)
-    except (OSError, ValueError, SyntaxError) as err:
+        img = Image.open(path)
+    except Image.DecompressionBombError as err:   # over twice the limit: refused at open
+        found = re.search(r'\((\d+) pixels\)', str(err))
+        raise Image.DecompressionBombError(bomb_message(int(found.group(1))) if found
+                                           else str(err)) from None
+    with img:
+        check_pixels(img.size)
+        return to_rgb_array(ImageOps.exif_transpose(img))
+
+
+def load_rgb(path):
+    """:func:`decode`, with any failure as one ImageLoadError naming the file."""
+    try:
+        return decode(path)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise ImageLoadError(f"Cannot decode image {path}: {err}. Replace or remove the file "
                              "and start again.") from None
 
 
 def decode_error(path):
-    """Why ``path`` does not decode, or None. Unlike the header check before training this
-    decodes every pixel (as training will), so truncated or corrupt image data is found too."""
+    """Why ``path`` does not decode, or None: every pixel is decoded, as training will, so
+    truncated or corrupt image data is found, not only a bad header."""
     try:
-        with Image.open(path) as img:
-            to_rgb_array(ImageOps.exif_transpose(img))
+        decode(path)
     except Exception as err:  # noqa: BLE001 - any decoder failure means a broken file
         return f'{type(err).__name__}: {err}'.replace('\n', ' ')
     return None
@@ -264,6 +307,26 @@ class CustomDataset:
         self.samples = [(p, index[self.classes[label]]) for p, label in self.samples]
         self.classes = list(train_classes)
 
+    def drop(self, broken):
+        """Leave the ``broken`` [(path, reason)] images out. A class left without any image is an
+        ImageLoadError naming its files: training or scoring without the class would change the
+        task without a word."""
+        gone = {path for path, _ in broken}
+        kept = [sample for sample in self.samples if sample[0] not in gone]
+        had = {label for _, label in self.samples}
+        lost = sorted(had - {label for _, label in kept}) if kept else sorted(had)
+        if lost:
+            subject = (f"class(es) {_preview([self.classes[label] for label in lost])}"
+                       if self.with_label else 'this folder')
+            files = [(path, reason) for path, reason in broken
+                     if path in {p for p, label in self.samples if label in lost}]
+            raise ImageLoadError(
+                f"{self.where}: no image of {subject} under {self.data_prefix} decodes:"
+                f"{broken_listing(files)}\nReplace them" + (", or remove the class (its folder "
+                                                             "or its ann-file lines)."
+                                                             if self.with_label else '.'))
+        self.samples = kept
+
     def check_readable(self, workers=8):
         """Open every image header (cheap) so an unreadable file fails now, not mid-epoch."""
         def bad(path):
@@ -283,6 +346,15 @@ class CustomDataset:
     def __getitem__(self, index):
         path, label = self.samples[index]
         return load_rgb(path), np.array(label, dtype=np.int32)
+
+
+def broken_listing(broken, n=10):
+    """[(path, reason)] to follow a colon: inline for one file, one line each (at most ``n``)
+    for more."""
+    if len(broken) == 1:
+        return f" {broken[0][0]} ({broken[0][1]})"
+    more = f"\n  ... and {len(broken) - n} more" if len(broken) > n else ''
+    return ''.join(f"\n  {path}: {reason}" for path, reason in broken[:n]) + more
 
 
 def _preview(names, n=5):
