@@ -13,7 +13,6 @@ import os
 import re
 import warnings
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -99,14 +98,6 @@ def decode_error(path):
     except Exception as err:  # noqa: BLE001 - any decoder failure means a broken file
         return f'{type(err).__name__}: {err}'.replace('\n', ' ')
     return None
-
-
-def find_undecodable(paths, workers=8):
-    """[(path, reason)] for the files of ``paths`` that do not decode, in order (threads:
-    Pillow releases the GIL while decoding)."""
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        reasons = list(pool.map(decode_error, paths))
-    return [(p, r) for p, r in zip(paths, reasons) if r]
 
 
 def class_number(name):
@@ -326,22 +317,6 @@ class CustomDataset:
                                                              "or its ann-file lines)."
                                                              if self.with_label else '.'))
         self.samples = kept
-
-    def check_readable(self, workers=8):
-        """Open every image header (cheap) so an unreadable file fails now, not mid-epoch."""
-        def bad(path):
-            try:
-                with Image.open(path):  # parses the header only
-                    return None
-            except (OSError, ValueError, SyntaxError) as err:
-                return f"{path}: {err}"
-        with ThreadPoolExecutor(workers) as pool:
-            broken = [b for b in pool.map(bad, [p for p, _ in self.samples]) if b]
-        if broken:
-            raise ConfigError(f"{self.where}: {len(broken)} unreadable image(s):\n  "
-                              + '\n  '.join(broken[:10])
-                              + ('\n  ...' if len(broken) > 10 else '')
-                              + "\nRemove or replace them, then start again.")
 
     def __getitem__(self, index):
         path, label = self.samples[index]
