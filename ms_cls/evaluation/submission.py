@@ -235,9 +235,13 @@ def split_model_args(files, configs=None):
     return files[:1], files[1:]
 
 
+def _config(config, cfg_options=None):
+    return config if isinstance(config, Config) else Config.fromfile(config, cfg_options)
+
+
 def default_img_dir(config, cfg_options=None):
     """The config's ``data.test.data_prefix`` (the first config's, for a mixed ensemble)."""
-    cfg = config if isinstance(config, Config) else Config.fromfile(config, cfg_options)
+    cfg = _config(config, cfg_options)
     prefix = ((cfg.get('data') or {}).get('test') or {}).get('data_prefix')
     if not prefix:
         raise ConfigError(f"{cfg.filename} sets no data.test.data_prefix; give --img-dir.")
@@ -268,8 +272,8 @@ def predict_submission(configs, checkpoints, out, img_dir=None, batch_size=32, w
     not_images = other_files_warning(others, img_dir, '--img-dir')
     if not_images:
         print(f"WARNING: {not_images}", file=sys.stderr)
-    cfg = configs[0] if isinstance(configs[0], Config) else Config.fromfile(configs[0], options)
-    check = checkpoint_check(cfg.get('data') or {}, checkpoints[0], workers=max(2, workers))
+    data_cfg = _config(configs[0], options).get('data') or {}
+    check = checkpoint_check(data_cfg, checkpoints[0], workers=max(2, workers))
     bad = check.find_broken(paths)
     check.save_cache()
     listing = f'{out}.unreadable.txt'
