@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError
 from .data.batch_augments import build_batch_augments
-from .data.builder import check_dataset_cfg, loader_spec, sampler_spec
+from .data.builder import check_dataset_cfg, loader_spec, sampler_spec, scan_spec
 from .data.pipeline import build_pipeline
 from .engine.ema import ema_spec
 from .engine.optim import optimizer_spec
@@ -79,6 +79,7 @@ class RunPlan:
     datasets: dict                  # split -> checked dataset config (built with the data)
     loaders: dict                   # split -> LoaderSpec
     sampler: object                 # SamplerSpec or None
+    scan: object                    # ScanSpec: the decode check (data.skip_broken, ...)
     optimizer: object               # OptimizerSpec (grad clip included)
     base_lr: float
     lr_note: str
@@ -137,7 +138,7 @@ def build_plan(cfg, work_dir=None):
         pipelines={split: build_pipeline(datasets[split].get('pipeline', []),
                                          f'data.{split}.pipeline') for split in datasets},
         batch_augments=build_batch_augments(cfg.model.get('train_cfg'), net.head.num_classes),
-        datasets=datasets, loaders=loaders, sampler=sampler,
+        datasets=datasets, loaders=loaders, sampler=sampler, scan=scan_spec(data),
         optimizer=schedules.optimizer,
         base_lr=schedules.base_lr, lr_note=schedules.lr_note, lr=schedules.lr,
         momentum=schedules.momentum, base_momentum=schedules.base_momentum, ema=ema,

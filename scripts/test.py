@@ -50,8 +50,10 @@ def main():
                                  parse_metric_options(args.metric_options), tta=args.tta,
                                  batch_size=args.batch_size, weights=args.weights)
         classes = result.model.classes
-        print(f"{args.split}: {len(result.dataset)} images, {len(classes)} classes, "
-              f"checkpoint {', '.join(args.checkpoints)}" + (f", TTA {'+'.join(args.tta)}" if args.tta else ''))
+        left_out = f" ({len(result.broken)} broken left out)" if result.broken else ''
+        tta = f", TTA {'+'.join(args.tta)}" if args.tta else ''
+        print(f"{args.split}: {len(result.dataset)} images scored{left_out}, "
+              f"{len(classes)} classes, checkpoint {', '.join(args.checkpoints)}{tta}")
         print(format_metrics(result.metrics))
         print(f"per class, worst recall first:\n"
               f"{class_table_text(result.class_table(), args.table_rows)}")

@@ -1,4 +1,5 @@
 import os
+import re
 
 import numpy as np
 import pytest
@@ -7,7 +8,10 @@ from PIL import Image
 from ms_cls.config import Config
 from ms_cls.errors import ConfigError
 from ms_cls.data.builder import build_dataloader, build_dataset
-from ms_cls.data.datasets import CustomDataset, load_rgb
+from ms_cls.data.builder import ScanSpec
+from ms_cls.data.datasets import (PILLOW_MAX_PIXELS, CustomDataset, decode_error, load_rgb,
+                                  set_max_image_pixels)
+from ms_cls.data.scan import DecodeCache, DecodeCheck
 from ms_cls.errors import ImageLoadError
 
 
@@ -100,14 +104,133 @@ def test_val_labels_follow_train_classes_by_name(tmp_path):
     assert val.samples[0][1] == 2 and val.classes == ['a', 'b', 'c']
 
 
-def test_broken_image_found_at_construction_and_named_at_decode(tmp_path):
-    make_images(str(tmp_path), ['a/ok.jpg'])
-    (tmp_path / 'a' / 'broken.jpg').write_bytes(b'not an image at all')
-    ds = CustomDataset(str(tmp_path))
-    with pytest.raises(ConfigError, match=r'(?s)1 unreadable image.*broken\.jpg'):
-        ds.check_readable()
-    with pytest.raises(ImageLoadError, match=r'broken\.jpg'):
-        load_rgb(str(tmp_path / 'a' / 'broken.jpg'))
+def make_truncated_jpeg(path, keep=0.6):
+    """A JPEG whose header is fine and whose pixel data is cut short."""
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path)
+    blob = open(path, 'rb').read()
+    open(path, 'wb').write(blob[:int(len(blob) * keep)])
+
+
+@pytest.fixture
+def pixel_limit():
+    """Restores Pillow's pixel limit, which DecodeCheck sets for the process."""
+    yield
+    set_max_image_pixels(PILLOW_MAX_PIXELS)
+
+
+def spec(skip_broken=True, cache=None, max_pixels=PILLOW_MAX_PIXELS):
+    return ScanSpec(skip_broken, cache, max_pixels)
+
+
+def test_broken_images_are_skipped_and_listed_or_stop_the_run(tmp_path, pixel_limit):
+    make_images(str(tmp_path / 'd'), ['a/ok1.jpg', 'a/ok2.jpg', 'b/ok.jpg'])
+    make_truncated_jpeg(str(tmp_path / 'd' / 'a' / 'cut.jpg'))
+    (tmp_path / 'd' / 'b' / 'junk.jpg').write_bytes(b'not an image at all')
+    root = str(tmp_path / 'd')
+    with pytest.raises(ImageLoadError, match=r'(?s)data: 2 of 5 training images do not decode:'
+                       r'.*a/cut\.jpg: OSError: image file is truncated.*b/junk\.jpg: .*'
+                       r'set data\.skip_broken=True'):
+        DecodeCheck(spec(skip_broken=False)).check([(CustomDataset(root), 'training')])
+    dataset = CustomDataset(root)
+    check = DecodeCheck(spec())
+    assert check.check([(dataset, 'training')], 'W/broken_images.txt') == [
+        '2 of 5 training images do not decode; skipped, listed in W/broken_images.txt']
+    assert [os.path.relpath(p, root) for p, _ in dataset.samples] == [
+        'a/ok1.jpg', 'a/ok2.jpg', 'b/ok.jpg']
+    check.write(str(tmp_path / 'wd'))
+    listed = (tmp_path / 'wd' / 'broken_images.txt').read_text().splitlines()
+    assert [line.split('\t')[0] for line in listed] == [f'{root}/a/cut.jpg', f'{root}/b/junk.jpg']
+    assert 'truncated' in listed[0].split('\t')[1]
+    with pytest.raises(ImageLoadError, match=r'Cannot decode image .*cut\.jpg'):
+        load_rgb(str(tmp_path / 'd' / 'a' / 'cut.jpg'))
+
+
+def test_a_class_that_loses_every_image_is_an_error(tmp_path, pixel_limit):
+    make_images(str(tmp_path), ['a/ok.jpg', 'b/ok.jpg'])
+    os.makedirs(tmp_path / 'b2')
+    make_truncated_jpeg(str(tmp_path / 'b2' / 'only.jpg'))
+    with pytest.raises(ImageLoadError, match=r"data: no image of class\(es\) \[b2\] under .* "
+                       r"decodes: .*b2/only\.jpg \(OSError: image file is truncated.*\)\nReplace"):
+        DecodeCheck(spec()).check([(CustomDataset(str(tmp_path)), 'training')])
+
+
+def test_decode_cache_answers_unchanged_files_only(tmp_path, pixel_limit):
+    make_images(str(tmp_path / 'd'), ['a/1.jpg', 'a/2.jpg', 'b/3.png'])
+    make_truncated_jpeg(str(tmp_path / 'd' / 'b' / 'cut.jpg'))
+    paths = [p for p, _ in CustomDataset(str(tmp_path / 'd')).samples]
+    cache_file = str(tmp_path / 'cache' / 'decode_cache.json')
+    first = DecodeCache(cache_file)
+    broken = first.find_broken(paths)
+    assert (first.decoded, first.hits) == (4, 0) and [p for p, _ in broken] == [paths[3]]
+    first.save()
+    second = DecodeCache(cache_file)
+    assert second.find_broken(paths) == broken and (second.decoded, second.hits) == (0, 4)
+    Image.new('RGB', (30, 30), 7).save(paths[0])          # rewritten: another size
+    third = DecodeCache(cache_file)
+    assert third.find_broken(paths) == broken and (third.decoded, third.hits) == (1, 3)
+    set_max_image_pixels(10 ** 6)                           # results under another limit
+    assert DecodeCache(cache_file).entries == {}
+    (tmp_path / 'cache' / 'decode_cache.json').write_text('{"version": 1, "fil')
+    assert DecodeCache(cache_file).entries == {}            # damaged: checked afresh
+
+
+def test_check_writes_its_cache_and_removes_a_stale_list(tmp_path, pixel_limit):
+    make_images(str(tmp_path / 'd'), ['a/1.jpg', 'b/2.jpg'])
+    (tmp_path / 'wd').mkdir()
+    (tmp_path / 'wd' / 'broken_images.txt').write_text('old\treason\n')
+    check = DecodeCheck(spec(), str(tmp_path / 'wd' / 'decode_cache.json'))
+    assert check.check([(CustomDataset(str(tmp_path / 'd')), 'training')]) == []
+    check.write(str(tmp_path / 'wd'))
+    assert sorted(os.listdir(tmp_path / 'wd')) == ['decode_cache.json']
+    again = DecodeCheck(spec(), str(tmp_path / 'wd' / 'decode_cache.json'))
+    again.check([(CustomDataset(str(tmp_path / 'd')), 'training')])
+    assert again.summary().startswith('decode check: 2 images in ') and \
+        ', 0 decoded, 2 unchanged since the last check' in again.summary()
+
+
+def test_gif_tiff_are_images_and_other_files_are_reported(tmp_path):
+    root = tmp_path / 'd'
+    make_images(str(root), ['a/x.tiff', 'b/z.png'])
+    frames = [Image.new('RGB', (12, 10), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(root / 'a' / 'anim.gif', save_all=True, append_images=frames[1:])
+    for name in ('a/notes.txt', 'b/photo.heic', 'labels.csv'):
+        (root / name).write_text('x')
+    dataset = CustomDataset(str(root))
+    assert [os.path.relpath(p, root) for p, _ in dataset.samples] == [
+        'a/anim.gif', 'a/x.tiff', 'b/z.png']
+    assert load_rgb(str(root / 'a' / 'anim.gif'))[0, 0].tolist() == [255, 0, 0]   # first frame
+    assert re.fullmatch(
+        rf"data: 3 file\(s\) under {root} are not images ms_cls reads and are left out "
+        r"\(\.csv 1, \.heic 1, \.txt 1\), e\.g\. .*; read are \.jpg, .*\.gif.*\. "
+        "Convert or remove them\\.", dataset.other_files_warning())
+    chosen = CustomDataset(str(root), extensions=('.PNG', '.gif'))   # mmcls's argument, honoured
+    assert [os.path.relpath(p, root) for p, _ in chosen.samples] == ['a/anim.gif', 'b/z.png']
+    assert '4 file(s)' in chosen.other_files_warning() and '.tiff 1' in chosen.other_files_warning()
+    with pytest.raises(ConfigError, match=r"data\.extensions = '\.png': give a tuple"):
+        CustomDataset(str(root), extensions='.png')
+
+
+@pytest.mark.filterwarnings('ignore::PIL.Image.DecompressionBombWarning')
+def test_huge_images_are_named_with_their_pixel_count(tmp_path, pixel_limit):
+    """Over twice the limit Pillow refuses at open; between the limit and twice it would only
+    warn, without naming the file; both are refused, named, with the key that allows them.
+    (pytest resets the warning filter ms_cls sets at import, hence the mark.)"""
+    Image.new('1', (20000, 10000)).save(tmp_path / 'huge.png')     # a 24 kB file
+    Image.new('1', (10000, 10000)).save(tmp_path / 'big.png')
+    huge, big = decode_error(str(tmp_path / 'huge.png')), decode_error(str(tmp_path / 'big.png'))
+    assert huge == ("DecompressionBombError: 200,000,000 pixels, over the limit of 89,478,485 "
+                    "(Pillow's decompression-bomb guard); shrink the file, or raise "
+                    "data.max_image_pixels (None: no limit) to use it")
+    assert big.startswith('DecompressionBombError: 10000x10000 = 100,000,000 pixels, over')
+    with pytest.raises(ImageLoadError, match=r'Cannot decode image .*huge\.png: 200,000,000 '
+                       r'pixels.*data\.max_image_pixels'):
+        load_rgb(str(tmp_path / 'huge.png'))
+    Image.new('RGB', (20, 16)).save(tmp_path / 'small.png')
+    set_max_image_pixels(300)                  # what data.max_image_pixels=300 does
+    assert '20x16 = 320 pixels, over the limit of 300' in decode_error(str(tmp_path / 'small.png'))
+    set_max_image_pixels(None)
+    assert decode_error(str(tmp_path / 'small.png')) is None
 
 
 @pytest.mark.parametrize('mode', ['L', 'RGBA', 'CMYK', 'P', 'I;16', 'LA', '1'])

@@ -78,6 +78,18 @@ def test_run_log_lines_and_records_round_trip_through_the_reader(tmp_path):
                            TOP1: 'val', TOP5: 'val'}
 
 
+def test_files_for_the_work_dir_wait_for_it_like_the_lines(tmp_path):
+    log = RunLog(stream=io.StringIO())
+    written = []
+    log.on_attach(written.append)
+    log.info('before the checks')
+    assert written == [] and not (tmp_path / 'wd').exists()
+    log.attach(str(tmp_path / 'wd'))
+    log.on_attach(written.append)
+    assert written == [str(tmp_path / 'wd')] * 2
+    log.close()
+
+
 def test_reader_skips_a_truncated_last_line_and_rejects_other_text(tmp_path):
     path = tmp_path / 'run.log.json'
     path.write_text('{"mode": "epoch", "epoch": 1, "time": 2.0, "step_time": 0.5, "loss_avg": 1}\n'

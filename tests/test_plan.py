@@ -6,7 +6,8 @@ import pytest
 import ms_cls.engine.trainer as trainer
 import ms_cls.plan as plan_module
 from ms_cls.config import Config
-from ms_cls.data.builder import LoaderSpec
+from ms_cls.data.builder import LoaderSpec, ScanSpec
+from ms_cls.data.datasets import PILLOW_MAX_PIXELS
 from ms_cls.errors import ConfigError
 from ms_cls.plan import HOOK_ORDER, build_plan
 
@@ -28,6 +29,7 @@ def test_plan_reads_no_image_and_writes_no_file(tmp_path, monkeypatch):
     assert plan.optimizer.type == 'SGD' and plan.base_lr == pytest.approx(0.02)
     assert plan.lr.name == 'Step' and plan.precision.amp_level == 'O0'
     assert plan.net.head.num_classes == 10 and plan.batch_augments is None
+    assert plan.scan == ScanSpec(skip_broken=True, cache=None, max_pixels=PILLOW_MAX_PIXELS)
 
 
 def test_hooks_follow_the_stated_order(tmp_path):
@@ -56,6 +58,10 @@ def test_hooks_follow_the_stated_order(tmp_path):
     ({'data.val_dataloader': dict(drop_last=True)}, 'leave images of data.val unscored'),
     ({'data.train_dataloader': dict(samples_per_gpu=0)}, r'samples_per_gpu.*expected an int'),
     ({'data.shuffle': False, 'data.sampler': dict(type='ClassBalanced')}, 'remove shuffle'),
+    ({'data.skip_broken': 'yes'}, r"data\.skip_broken .*= 'yes': expected True or False"),
+    ({'data.max_image_pixels': 0}, r'data\.max_image_pixels .*= 0: expected a number of pixels'),
+    ({'data.decode_cache': 5}, r'data\.decode_cache .*= 5: give a file path'),
+    ({'data.skip_brokn': False}, "Did you mean 'skip_broken'"),
     ({'dist_params': dict(backend='nccl')}, "does not use 'dist_params'"),
     ({'gpu_ids': [0]}, "does not use 'gpu_ids'"),
     ({'log_config.hooks': [dict(type='TensorboardLoggerHook')]}, 'TensorboardLoggerHook'),

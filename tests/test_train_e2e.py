@@ -1,6 +1,7 @@
 """Real MindSpore training runs on the tiny demo set (graph mode, CPU)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ from ms_cls.data.datasets import CustomDataset
 from ms_cls.engine.log import format_epoch
 from ms_cls.engine.schedules import build_lr_schedule
 from ms_cls.engine.trainer import train
-from ms_cls.errors import TrainingDiverged
+from ms_cls.errors import ImageLoadError, TrainingDiverged
 from ms_cls.checkpoint import read_checkpoint
 
 from conftest import DEMO_CONFIG, ROOT, tiny_cfg
@@ -183,19 +184,126 @@ def test_mixed_precision_on_cpu_uses_a_fixed_scale_the_optimizer_divides_out(tra
     assert max(fp16) < 10, fp16
 
 
-def test_truncated_image_mid_run_is_named_not_a_pipeline_dump(tiny_demo, tmp_path):
-    """A JPEG cut short passes the header check; decoding it must end the run with its name."""
-    import shutil
-    from ms_cls.errors import ImageLoadError
-    data = tmp_path / 'data'
+def truncate(path):
+    blob = path.read_bytes()
+    path.write_bytes(blob[:len(blob) * 6 // 10])
+
+
+@pytest.fixture(scope='module')
+def broken_run(tiny_demo, tmp_path_factory):
+    """One epoch on a copy of the tiny demo with a truncated train and val image, a huge PNG
+    (20000x10000, 24 kB), a GIF and a TIFF in train, and a notes file: the run must train on the
+    rest. The test folder gets a GIF, a TIFF and a huge PNG too. -> (data, work dir, summary)."""
+    from PIL import Image
+    root = tmp_path_factory.mktemp('broken')
+    data = root / 'data'
     shutil.copytree(tiny_demo, data)
-    victim = sorted((data / 'train' / '003.triangle').iterdir())[0]
-    blob = victim.read_bytes()
-    victim.write_bytes(blob[:len(blob) * 6 // 10])
-    cfg = tiny_cfg(str(data), **{'runner.max_epochs': 1})
-    with pytest.raises(ImageLoadError, match=rf'Cannot decode image {victim}: image file is truncated'):
-        train(cfg, str(tmp_path / 'wd'))
+    triangle = data / 'train' / '003.triangle'
+    first, second, third = sorted(triangle.iterdir())[:3]
+    truncate(first)
+    for path, suffix in ((second, '.gif'), (third, '.tiff'), (data / 'test' / '000001.jpg', '.gif'),
+                         (data / 'test' / '000002.jpg', '.tiff')):
+        Image.open(path).save(path.with_suffix(suffix))
+        path.unlink()
+    for folder in (triangle, data / 'test'):
+        Image.new('1', (20000, 10000)).save(folder / 'huge.png')
+    (data / 'train' / 'notes.txt').write_text('where the images came from')
+    truncate(sorted((data / 'val' / '001.circle').iterdir())[0])
+    work_dir = root / 'wd'
+    summary = train(tiny_cfg(str(data), **{'runner.max_epochs': 1}), str(work_dir))
+    return data, work_dir, summary
+
+
+def test_broken_images_are_skipped_listed_and_the_run_trains(broken_run):
+    data, work_dir, summary = broken_run
+    lines, _ = read_logs(str(work_dir))
+    listing = work_dir / 'broken_images.txt'
+    assert f"WARNING: 2 of 81 training images do not decode; skipped, listed in {listing}" in lines
+    assert f"WARNING: 1 of 30 val images does not decode; skipped, listed in {listing}" in lines
+    assert any(l.startswith(f"WARNING: data.train: 1 file(s) under {data}/train are not images "
+                            "ms_cls reads and are left out (.txt 1)") for l in lines)
+    assert any(l.startswith('decode check: 111 images in ') and ', 111 decoded, 0 unchanged' in l
+               for l in lines)
+    assert any(l.startswith('train: 79 images in 10 classes') and '; val: 29 images' in l
+               for l in lines)
+    broken = [line.split('\t') for line in listing.read_text().splitlines()]
+    triangle, circle = data / 'train' / '003.triangle', data / 'val' / '001.circle'
+    assert [path for path, _ in broken] == [str(sorted(triangle.glob('*.jpg'))[0]),
+                                            str(triangle / 'huge.png'),
+                                            str(sorted(circle.iterdir())[0])]
+    assert broken[0][1].startswith('OSError: image file is truncated')
+    assert broken[1][1].startswith('DecompressionBombError: 200,000,000 pixels, over the limit')
+    assert summary['epochs'] == 1 and (work_dir / 'best.ckpt').is_file()
+    assert (work_dir / 'decode_cache.json').is_file()
+
+
+def test_skip_broken_false_stops_before_training_and_writes_nothing(broken_run, tmp_path):
+    data, _, _ = broken_run
+    triangle = data / 'train' / '003.triangle'
+    with pytest.raises(ImageLoadError, match=(
+            rf"(?s)^data\.train: 2 of 81 training images do not decode:\n"
+            rf"  {sorted(triangle.glob('*.jpg'))[0]}: OSError: image file is truncated.*\n"
+            rf"  {triangle / 'huge.png'}: DecompressionBombError: 200,000,000 pixels.*\n"
+            rf"data\.val: 1 of 30 val images does not decode: .*001\.circle.* \(OSError.*\)\n"
+            r"Replace or remove the broken images, or set data\.skip_broken=True")):
+        train(tiny_cfg(str(data), **{'data.skip_broken': False}), str(tmp_path / 'wd'))
+    assert not (tmp_path / 'wd').exists()
+
+
+def test_predict_reads_gif_and_tiff_and_names_a_huge_image(broken_run, tmp_path):
+    import pandas as pd
+    from ms_cls.evaluation.submission import predict_submission
+    data, work_dir, _ = broken_run
+    config, ckpt = str(work_dir / 'resnet18_1xb64_demo-32px.py'), str(work_dir / 'best.ckpt')
+    out = str(tmp_path / 'submission.csv')
+    with pytest.raises(ImageLoadError, match=r'(?s)1 unreadable image.*huge\.png: Decompression'
+                       r'BombError: 200,000,000 pixels, over the limit of 89,478,485'):
+        predict_submission([config], [ckpt], out, img_dir=str(data / 'test'), batch_size=8)
+    frame = predict_submission([config], [ckpt], out, img_dir=str(data / 'test'), batch_size=8,
+                               skip_unreadable=True)
+    assert len(frame) == 20 and {'000001.gif', '000002.tiff'} <= set(pd.read_csv(out).id)
+    assert open(f'{out}.unreadable.txt').read().startswith('huge.png\tDecompressionBombError')
+
+
+def test_scripts_test_skips_or_stops_on_a_broken_val_image(broken_run):
+    """The run's own config and checkpoint: its val set has a truncated image."""
+    data, work_dir, _ = broken_run
+    victim = sorted((data / 'val' / '001.circle').iterdir())[0]
+    args = [sys.executable, os.path.join(ROOT, 'scripts', 'test.py'),
+            str(work_dir / 'resnet18_1xb64_demo-32px.py'), str(work_dir / 'best.ckpt')]
+    res = run_script(args)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (f"WARNING: 1 of 30 val images does not decode; skipped, not scored: {victim} "
+            "(OSError: image file is truncated") in res.stdout
+    assert 'val: 29 images scored (1 broken left out), 10 classes' in res.stdout
+    res = run_script(args + ['--cfg-options', 'data.skip_broken=False'])
+    assert res.returncode == 1 and 'Traceback' not in res.stderr
+    errors = [line for line in res.stderr.splitlines() if line.startswith('ERROR')]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"ERROR: data.val: 1 of 30 val images does not decode: {victim} (OSError: image file is "
+        "truncated")
+    assert errors[0].endswith('set data.skip_broken=True to leave them out (they are then listed).')
+
+
+def test_a_file_changed_behind_the_cache_fails_mid_run_by_name(broken_run, tmp_path):
+    """The cache trusts size and mtime: a file rewritten with both kept is not decoded again, so
+    it fails mid-epoch, and the run still ends with its name, not a pipeline dump."""
+    data, work_dir, _ = broken_run
+    victim = sorted((data / 'train' / '005.cross').iterdir())[0]
+    blob, stat = victim.read_bytes(), victim.stat()
+    victim.write_bytes(b'not a jpeg'.ljust(len(blob), b'\0'))
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    cfg = tiny_cfg(str(data), **{'runner.max_epochs': 1,
+                                 'data.decode_cache': str(work_dir / 'decode_cache.json')})
+    try:
+        with pytest.raises(ImageLoadError, match=rf'Cannot decode image {victim}: cannot identify'):
+            train(cfg, str(tmp_path / 'wd'))
+    finally:
+        victim.write_bytes(blob)
+        os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     lines, records = read_logs(str(tmp_path / 'wd'))
+    assert any(l.startswith('decode check: 111 images') and ', 0 decoded, 111 unchanged' in l
+               for l in lines)
     assert records[-1]['mode'] == 'error' and records[-1]['kind'] == 'image_load'
     assert records[-1]['message'].startswith(f'Cannot decode image {victim}')
     assert lines[-1] == f"ERROR: {records[-1]['message']}"

@@ -1,17 +1,19 @@
 """``cfg.data`` -> datasets -> batched ``mindspore.dataset`` pipelines.
 
 The run plan checks the data section into values (a dataset config per split, a LoaderSpec per
-split, a SamplerSpec) before any folder is scanned; the datasets, sampler and loaders are built
-from those once the run starts.
+split, a SamplerSpec, a ScanSpec for the decode check) before any folder is scanned; the datasets,
+sampler and loaders are built from those once the run starts.
 """
 import inspect
+import os
 from dataclasses import dataclass
 
 import mindspore.dataset as ds
 
 from ..errors import ConfigError
-from ..validation import Registry, check_args, check_keys, flag, located, positive_int, subset
-from .datasets import CustomDataset
+from ..validation import (Registry, check_args, check_keys, flag, located, positive_int, subset,
+                          where)
+from .datasets import PILLOW_MAX_PIXELS, CustomDataset
 from .pipeline import build_pipeline
 from .samplers import ClassBalancedSampler, RepeatFactorSampler
 
@@ -20,7 +22,9 @@ SAMPLERS = Registry('sampler', {'ClassBalanced': ClassBalancedSampler,
                                 'RepeatFactor': RepeatFactorSampler})
 LOADER_KEYS = ('samples_per_gpu', 'workers_per_gpu', 'shuffle', 'drop_last')
 SPLITS = ('train', 'val', 'test')
-DATA_KEYS = LOADER_KEYS + SPLITS + tuple(f'{s}_dataloader' for s in SPLITS) + ('sampler',)
+SCAN_KEYS = ('skip_broken', 'decode_cache', 'max_image_pixels')
+DATA_KEYS = (LOADER_KEYS + SPLITS + tuple(f'{s}_dataloader' for s in SPLITS) + ('sampler',)
+             + SCAN_KEYS)
 #: torch DataLoader options that MindSpore's loader has no use for
 TORCH_ONLY = {'pin_memory': "MindSpore copies batches to the device itself",
               'persistent_workers': "MindSpore's dataset workers live for the whole run"}
@@ -75,6 +79,33 @@ def loader_spec(data_cfg, split):
         raise ConfigError(f"{merged.where('drop_last')}: drop_last=True would leave images of "
                           f"data.{split} unscored; set it in data.train_dataloader instead.")
     return spec
+
+
+@dataclass(frozen=True)
+class ScanSpec:
+    """How the decode check before a run treats its images (``ms_cls.data.scan``)."""
+    skip_broken: bool     # leave broken images out and list them (True) or stop (False)
+    cache: str            # data.decode_cache: the cache file, or None (the work dir's)
+    max_pixels: int       # data.max_image_pixels: larger images count as broken; None: no limit
+
+
+def scan_spec(data_cfg):
+    """The checked decode-check keys of ``data``: ``skip_broken`` (default True),
+    ``decode_cache`` (a file path, default None) and ``max_image_pixels`` (default Pillow's
+    decompression-bomb limit; None: no limit)."""
+    _check_data_keys(data_cfg)
+    cache = data_cfg.get('decode_cache')
+    if cache is not None and (not isinstance(cache, str) or not cache or os.path.isdir(cache)):
+        raise ConfigError(f"{where(data_cfg, 'decode_cache')} = {cache!r}: give a file path such "
+                          "as 'work_dirs/decode_cache.json', or None to keep the cache in the "
+                          "work dir.")
+    max_pixels = data_cfg.get('max_image_pixels', PILLOW_MAX_PIXELS)
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)
+                                   or max_pixels < 1):
+        raise ConfigError(f"{where(data_cfg, 'max_image_pixels')} = {max_pixels!r}: expected a "
+                          "number of pixels (an int >= 1), or None for no limit.")
+    return ScanSpec(skip_broken=flag(data_cfg, 'skip_broken') if 'skip_broken' in data_cfg
+                    else True, cache=cache, max_pixels=max_pixels)
 
 
 def check_dataset_cfg(data_cfg, split):

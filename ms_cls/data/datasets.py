@@ -5,18 +5,32 @@
 * unlabelled (``with_label=False``): every image under ``data_prefix``, flat or nested, label -1.
 
 Images are decoded with Pillow into RGB uint8 arrays (any mode: L, P, RGBA, CMYK, 16-bit), so the
-MindSpore vision ops that follow always see HWC RGB uint8.
+MindSpore vision ops that follow always see HWC RGB uint8. A GIF or multi-page TIFF gives its first
+frame. Files under a data folder with other extensions are kept in ``other_files`` and reported
+(:func:`other_files_warning`), never dropped without a word.
 """
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from collections import Counter
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import ConfigError, ImageLoadError
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+#: Raster formats Pillow decodes without outside programs (this build's plugins only); video,
+#: vector, scientific and stub formats that Pillow also registers are left out.
+IMG_EXTENSIONS = tuple(ext for ext in (
+    '.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.apng', '.bmp', '.dib', '.ppm', '.pgm', '.pbm',
+    '.pnm', '.tif', '.tiff', '.webp', '.gif', '.tga', '.jp2', '.j2k', '.avif', '.qoi')
+    if Image.registered_extensions().get(ext) in Image.OPEN)
+
+#: Pillow's decompression-bomb limit as shipped; ``data.max_image_pixels`` replaces it for a run.
+PILLOW_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+# ms_cls refuses an image over the limit itself, naming the file (check_pixels); Pillow's warning
+# for the same image would not name it.
+warnings.filterwarnings('ignore', category=Image.DecompressionBombWarning)
 
 
 def image_load_error(report):
@@ -28,34 +42,62 @@ def image_load_error(report):
     return None
 
 
-def load_rgb(path):
-    """Decode ``path`` to an HWC RGB uint8 array, honouring EXIF orientation as mmcv does."""
+def set_max_image_pixels(limit):
+    """Apply ``data.max_image_pixels`` (an int, or None for no limit) to this process: Pillow
+    reads the limit from a module global, in every thread."""
+    Image.MAX_IMAGE_PIXELS = limit
+
+
+def bomb_message(size_or_pixels):
+    """Why an image over the pixel limit is refused and how to allow it."""
+    pixels = size_or_pixels
+    shape = ''
+    if isinstance(size_or_pixels, tuple):
+        pixels = size_or_pixels[0] * size_or_pixels[1]
+        shape = f'{size_or_pixels[0]}x{size_or_pixels[1]} = '
+    return (f"{shape}{pixels:,} pixels, over the limit of {Image.MAX_IMAGE_PIXELS:,} "
+            "(Pillow's decompression-bomb guard); shrink the file, or raise data.max_image_pixels "
+            "(None: no limit) to use it")
+
+
+def check_pixels(size):
+    """Refuse an image above the limit before its pixels are decoded (Pillow itself only warns
+    up to twice the limit, without naming the file)."""
+    if Image.MAX_IMAGE_PIXELS is not None and size[0] * size[1] > Image.MAX_IMAGE_PIXELS:
+        raise Image.DecompressionBombError(bomb_message(size))
+
+
+def decode(path):
+    """``path`` as HWC RGB uint8 with EXIF orientation applied as mmcv does; raises the
+    decoder's error (an image over the pixel limit: DecompressionBombError with the count)."""
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            return to_rgb_array(img)
-    except (OSError, ValueError, SyntaxError) as err:
+        img = Image.open(path)
+    except Image.DecompressionBombError as err:   # over twice the limit: refused at open
+        found = re.search(r'\((\d+) pixels\)', str(err))
+        raise Image.DecompressionBombError(bomb_message(int(found.group(1))) if found
+                                           else str(err)) from None
+    with img:
+        check_pixels(img.size)
+        return to_rgb_array(ImageOps.exif_transpose(img))
+
+
+def load_rgb(path):
+    """:func:`decode`, with any failure as one ImageLoadError naming the file."""
+    try:
+        return decode(path)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise ImageLoadError(f"Cannot decode image {path}: {err}. Replace or remove the file "
                              "and start again.") from None
 
 
 def decode_error(path):
-    """Why ``path`` does not decode, or None. Unlike the header check before training this
-    decodes every pixel (as training will), so truncated or corrupt image data is found too."""
+    """Why ``path`` does not decode, or None: every pixel is decoded, as training will, so
+    truncated or corrupt image data is found, not only a bad header."""
     try:
-        with Image.open(path) as img:
-            to_rgb_array(ImageOps.exif_transpose(img))
+        decode(path)
     except Exception as err:  # noqa: BLE001 - any decoder failure means a broken file
         return f'{type(err).__name__}: {err}'.replace('\n', ' ')
     return None
-
-
-def find_undecodable(paths, workers=8):
-    """[(path, reason)] for the files of ``paths`` that do not decode, in order (threads:
-    Pillow releases the GIL while decoding)."""
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        reasons = list(pool.map(decode_error, paths))
-    return [(p, r) for p, r in zip(paths, reasons) if r]
 
 
 def class_number(name):
@@ -80,18 +122,37 @@ def to_rgb_array(img):
     return np.asarray(img, dtype=np.uint8)
 
 
-def is_image_file(name):
-    return name.lower().endswith(IMG_EXTENSIONS) and not os.path.basename(name).startswith('.')
+def is_image_file(name, extensions=IMG_EXTENSIONS):
+    return name.lower().endswith(tuple(extensions)) and not os.path.basename(name).startswith('.')
 
 
-def list_images(root):
-    """Relative paths of all images under ``root`` (recursive), sorted for a stable order."""
+def list_images(root, extensions=IMG_EXTENSIONS, others=None):
+    """Relative paths of all images under ``root`` (recursive), sorted for a stable order.
+    ``others``: a list that receives the paths of the other (not hidden) files found."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
-        found.extend(os.path.relpath(os.path.join(dirpath, f), root)
-                     for f in filenames if is_image_file(f))
+        for name in filenames:
+            if is_image_file(name, extensions):
+                found.append(os.path.relpath(os.path.join(dirpath, name), root))
+            elif others is not None and not name.startswith('.'):
+                others.append(os.path.join(dirpath, name))
     return sorted(found)
+
+
+def _most(item):
+    return -item[1], item[0]
+
+
+def other_files_warning(other_files, root, where, extensions=IMG_EXTENSIONS):
+    """One line on the files under ``root`` that are not read as images, or None."""
+    if not other_files:
+        return None
+    kinds = Counter(os.path.splitext(p)[1].lower() or '(no extension)' for p in other_files)
+    counts = ', '.join(f'{kind} {n}' for kind, n in sorted(kinds.items(), key=_most))
+    return (f"{where}: {len(other_files)} file(s) under {root} are not images ms_cls reads and "
+            f"are left out ({counts}), e.g. {sorted(other_files)[0]}; read are "
+            f"{', '.join(extensions)}. Convert or remove them.")
 
 
 def read_classes(classes, where):
@@ -129,6 +190,12 @@ class CustomDataset:
         self.pipeline = list(pipeline or [])
         self.test_mode = test_mode
         self.with_label = with_label
+        if not (isinstance(extensions, (list, tuple))
+                and all(isinstance(e, str) for e in extensions)):
+            raise ConfigError(f"{where}.extensions = {extensions!r}: give a tuple of file "
+                              "endings such as ('.jpg', '.png').")
+        self.extensions = tuple(e.lower() for e in extensions)
+        self.other_files = []   # files under data_prefix not read as images (folder modes)
         if not data_prefix or not os.path.isdir(data_prefix):
             raise ConfigError(f"{where}.data_prefix: folder not found: {data_prefix!r}. "
                               "Point it at your images (or run scripts/make_demo_data.py for "
@@ -136,21 +203,31 @@ class CustomDataset:
         names = read_classes(classes, where)
         if not with_label:
             self.classes = names
-            self.samples = [(os.path.join(data_prefix, p), -1) for p in list_images(data_prefix)]
+            self.samples = [(os.path.join(data_prefix, p), -1) for p in self._list(data_prefix)]
         elif ann_file:
             self.samples, self.classes = self._from_ann_file(ann_file, names)
         else:
             self.samples, self.classes = self._from_folders(names)
         if not self.samples:
-            raise ConfigError(f"{where}: no images ({', '.join(IMG_EXTENSIONS)}) found under "
+            raise ConfigError(f"{where}: no images ({', '.join(self.extensions)}) found under "
                               f"{data_prefix}.")
+
+    def _list(self, folder):
+        return list_images(folder, self.extensions, self.other_files)
+
+    def other_files_warning(self):
+        """One line on the files under ``data_prefix`` left out as not images, or None."""
+        return other_files_warning(self.other_files, self.data_prefix, self.where,
+                                   self.extensions)
 
     def _from_folders(self, names):
         root = self.data_prefix
         folders = sorted(d for d in os.listdir(root)
                          if os.path.isdir(os.path.join(root, d)) and not d.startswith('.'))
+        self.other_files += [os.path.join(root, f) for f in sorted(os.listdir(root))
+                             if os.path.isfile(os.path.join(root, f)) and not f.startswith('.')]
         if not folders:
-            loose = list_images(root)
+            loose = list_images(root, self.extensions)
             hint = (f" It holds {len(loose)} images directly: for an unlabelled test folder set "
                     "with_label=False." if loose else '')
             raise ConfigError(f"{self.where}: {root} has no class sub-folders "
@@ -162,7 +239,7 @@ class CustomDataset:
                               f"{len(classes)} classes {_preview(classes)}.")
         samples, empty = [], []
         for folder in folders:
-            images = list_images(os.path.join(root, folder))
+            images = self._list(os.path.join(root, folder))
             if not images:
                 empty.append(folder)
             label = classes.index(folder)
@@ -221,25 +298,38 @@ class CustomDataset:
         self.samples = [(p, index[self.classes[label]]) for p, label in self.samples]
         self.classes = list(train_classes)
 
-    def check_readable(self, workers=8):
-        """Open every image header (cheap) so an unreadable file fails now, not mid-epoch."""
-        def bad(path):
-            try:
-                with Image.open(path):  # parses the header only
-                    return None
-            except (OSError, ValueError, SyntaxError) as err:
-                return f"{path}: {err}"
-        with ThreadPoolExecutor(workers) as pool:
-            broken = [b for b in pool.map(bad, [p for p, _ in self.samples]) if b]
-        if broken:
-            raise ConfigError(f"{self.where}: {len(broken)} unreadable image(s):\n  "
-                              + '\n  '.join(broken[:10])
-                              + ('\n  ...' if len(broken) > 10 else '')
-                              + "\nRemove or replace them, then start again.")
+    def drop(self, broken):
+        """Leave the ``broken`` [(path, reason)] images out. A class left without any image is an
+        ImageLoadError naming its files: training or scoring without the class would change the
+        task without a word."""
+        gone = {path for path, _ in broken}
+        kept = [sample for sample in self.samples if sample[0] not in gone]
+        had = {label for _, label in self.samples}
+        lost = sorted(had - {label for _, label in kept}) if kept else sorted(had)
+        if lost:
+            subject = (f"class(es) {_preview([self.classes[label] for label in lost])}"
+                       if self.with_label else 'this folder')
+            files = [(path, reason) for path, reason in broken
+                     if path in {p for p, label in self.samples if label in lost}]
+            raise ImageLoadError(
+                f"{self.where}: no image of {subject} under {self.data_prefix} decodes:"
+                f"{broken_listing(files)}\nReplace them" + (", or remove the class (its folder "
+                                                             "or its ann-file lines)."
+                                                             if self.with_label else '.'))
+        self.samples = kept
 
     def __getitem__(self, index):
         path, label = self.samples[index]
         return load_rgb(path), np.array(label, dtype=np.int32)
+
+
+def broken_listing(broken, n=10):
+    """[(path, reason)] to follow a colon: inline for one file, one line each (at most ``n``)
+    for more."""
+    if len(broken) == 1:
+        return f" {broken[0][0]} ({broken[0][1]})"
+    more = f"\n  ... and {len(broken) - n} more" if len(broken) > n else ''
+    return ''.join(f"\n  {path}: {reason}" for path, reason in broken[:n]) + more
 
 
 def _preview(names, n=5):

@@ -10,7 +10,6 @@ import os
 import shutil
 import zlib
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -19,7 +18,8 @@ from PIL import Image
 from ..config import Config
 from ..errors import ConfigError, OutputExists
 from ..fileio import atomic_write, save_figure, write_lines
-from .datasets import decode_error, list_images, load_rgb
+from .datasets import list_images, load_rgb
+from .scan import DecodeCache
 
 SPLITS = ('train', 'val', 'test')
 BROWSE_MODES = ('original', 'transformed', 'concat')
@@ -70,14 +70,13 @@ def verify_dataset(source, out_path=None, workers=8, log=print):
     into the current folder)."""
     groups = image_groups(source)
     paths = sorted({p for group in groups.values() for p in group})
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        reasons = dict(zip(paths, pool.map(decode_error, paths)))
-    broken = [(p, reason) for p, reason in reasons.items() if reason]
+    broken = DecodeCache().find_broken(paths, workers)
+    reasons = dict(broken)
     lines = [f'{p}\t{reason}' for p, reason in broken]
     if out_path:
         write_lines(out_path, lines)
     for split, group in groups.items():
-        log(f"{split}: {len(group)} images, {sum(bool(reasons[p]) for p in group)} broken")
+        log(f"{split}: {len(group)} images, {sum(p in reasons for p in group)} broken")
     for line in lines[:10] if out_path else lines:
         log(f"  {line}")
     where = f"; list in {out_path}" if out_path else ''

@@ -58,7 +58,8 @@ class RunLog:
 
     Both files are appended and flushed line by line, so a crash keeps everything logged so far.
     Without ``work_dir`` lines go to the console and are kept until :meth:`attach` names the
-    work dir: a run writes nothing before its checks have passed.
+    work dir: a run writes nothing before its checks have passed (files to keep beside the logs
+    wait with the lines, :meth:`on_attach`).
     Each method below prints a line and writes the record of the same numbers.
     """
 
@@ -67,6 +68,8 @@ class RunLog:
         self.stream = stream or sys.stdout
         self._text = self._json = None
         self._pending = []
+        self._writers = []
+        self.work_dir = None
         if work_dir is not None:
             self.attach(work_dir)
 
@@ -84,9 +87,20 @@ class RunLog:
         self.json_path = os.path.join(work_dir, f'{self.timestamp}.log.json')
         self._text = open(self.text_path, 'a', encoding='utf-8')
         self._json = open(self.json_path, 'a', encoding='utf-8')
+        self.work_dir = work_dir
         pending, self._pending = self._pending, []
         for kind, item in pending:
             (self._write_text if kind == 'text' else self._write_json)(item)
+        writers, self._writers = self._writers, []
+        for write in writers:
+            write(work_dir)
+
+    def on_attach(self, write):
+        """Call ``write(work_dir)`` once the work dir is named (at once if it is already)."""
+        if self.work_dir is None:
+            self._writers.append(write)
+        else:
+            write(self.work_dir)
 
     def info(self, line):
         print(line, file=self.stream, flush=True)

@@ -20,6 +20,7 @@ from ..errors import ConfigError, ImageLoadError, SaveFailed, TrainingDiverged
 from ..data.builder import build_dataloader, dataset_from
 from ..data.seeding import epoch_seed, reseed
 from ..data.datasets import image_load_error
+from ..data.scan import BROKEN_FILE, CACHE_FILE, DecodeCheck
 from ..evaluation.model_metrics import TopKAccuracy
 from ..fileio import write_lines
 from ..models.builder import attach_classes
@@ -85,14 +86,19 @@ def run(plan):
 
 
 def load_data(plan, log, init_weights=True):
-    """Scan the splits, check every image header, attach the classes, load initial weights
+    """Scan the splits, decode every image once (broken ones left out and listed in the work dir,
+    or the run stopped, as data.skip_broken says), attach the classes, load initial weights
     (not when resuming: the checkpoint has them)."""
     train_set = dataset_from(plan.datasets['train'], 'train')
     classes = train_set.classes
     val_set = dataset_from(plan.datasets['val'], 'val', classes) if 'val' in plan.datasets \
         else None
-    for dataset in filter(None, (train_set, val_set)):
-        dataset.check_readable()
+    check = DecodeCheck(plan.scan, os.path.join(plan.work_dir, CACHE_FILE))
+    splits = [(train_set, 'training')] + ([(val_set, 'val')] if val_set else [])
+    for warning in check.check(splits, os.path.join(plan.work_dir, BROKEN_FILE)):
+        log.info(f"WARNING: {warning}")
+    log.info(check.summary())
+    log.on_attach(check.write)
     log.info(f"train: {len(train_set)} images in {len(classes)} classes from "
              f"{train_set.data_prefix}" + (f"; val: {len(val_set)} images from "
                                             f"{val_set.data_prefix}" if val_set else ''))

@@ -10,10 +10,12 @@ Columns: ``columns=(ID, LABEL)`` names the two main columns. ``topk=K > 1`` appe
 grader reading ``LABEL`` still works and a top-K one finds the ranks as separate columns.
 
 Unreadable images: every image is fully decoded before a model is built (a header check passes a
-truncated JPEG, which would then fail mid-prediction). By default any bad file stops the run with
-one ImageLoadError naming all of them and nothing is written. ``skip_unreadable`` leaves them out
-of the CSV, lists them in ``<out>.unreadable.txt`` and warns on stderr: a leaderboard may reject
-or zero-score a CSV with missing ids, so that is opt-in, never silent.
+truncated JPEG, which would then fail mid-prediction; ``ms_cls.data.scan``, cached as there). By
+default any bad file stops the run with one ImageLoadError naming all of them and nothing is
+written. ``skip_unreadable`` leaves them out of the CSV, lists them in ``<out>.unreadable.txt``
+and warns on stderr: a leaderboard may reject or zero-score a CSV with missing ids, so that is
+opt-in, never silent (and not ``data.skip_broken``, which is training's rule). Files under the
+folder that are not images ms_cls reads (by extension) are named in a warning too.
 """
 import os
 import sys
@@ -24,8 +26,9 @@ import pandas as pd
 
 from ..config import Config, parse_options
 from ..errors import ConfigError, ImageLoadError, SubmissionError
-from ..data.datasets import (CustomDataset, class_number, find_undecodable,
-                             image_load_error, list_images)
+from ..data.datasets import (CustomDataset, class_number, image_load_error, list_images,
+                             other_files_warning)
+from ..data.scan import checkpoint_check
 from ..fileio import save_npy, write_csv, write_lines
 from .inference import check_tta, ensemble_probs, load_models
 
@@ -232,9 +235,13 @@ def split_model_args(files, configs=None):
     return files[:1], files[1:]
 
 
+def _config(config, cfg_options=None):
+    return config if isinstance(config, Config) else Config.fromfile(config, cfg_options)
+
+
 def default_img_dir(config, cfg_options=None):
     """The config's ``data.test.data_prefix`` (the first config's, for a mixed ensemble)."""
-    cfg = config if isinstance(config, Config) else Config.fromfile(config, cfg_options)
+    cfg = _config(config, cfg_options)
     prefix = ((cfg.get('data') or {}).get('test') or {}).get('data_prefix')
     if not prefix:
         raise ConfigError(f"{cfg.filename} sets no data.test.data_prefix; give --img-dir.")
@@ -259,9 +266,16 @@ def predict_submission(configs, checkpoints, out, img_dir=None, batch_size=32, w
     if not os.path.isdir(img_dir):
         raise ConfigError(f"--img-dir {img_dir!r}: folder not found (the default is the "
                           "config's data.test.data_prefix).")
-    paths = [os.path.join(img_dir, p) for p in list_images(img_dir)]
+    others = []
+    paths = [os.path.join(img_dir, p) for p in list_images(img_dir, others=others)]
     image_ids(paths, img_dir, id_format)
-    bad = find_undecodable(paths, workers=max(2, workers))
+    not_images = other_files_warning(others, img_dir, '--img-dir')
+    if not_images:
+        print(f"WARNING: {not_images}", file=sys.stderr)
+    data_cfg = _config(configs[0], options).get('data') or {}
+    check = checkpoint_check(data_cfg, checkpoints[0], workers=max(2, workers))
+    bad = check.find_broken(paths)
+    check.save_cache()
     listing = f'{out}.unreadable.txt'
     if bad and not skip_unreadable:
         raise ImageLoadError(
