@@ -57,6 +57,8 @@ class EMASpec:
 
 
 HOOKS = Registry('custom hook', {'EMAHook': EMASpec})
+#: mmcv priorities that run before its CheckpointHook (NORMAL), as ms_cls's EMA always does
+ABOVE_CHECKPOINTS = ('HIGHEST', 'VERY_HIGH', 'HIGH', 'ABOVE_NORMAL', 0, 10, 20, 30, 40)
 
 
 def ema_spec(custom_hooks):
@@ -70,7 +72,12 @@ def ema_spec(custom_hooks):
         _hook_type(hook, i)
         check_keys(hook, HOOK_KEYS, f'custom_hooks[{i}] (EMAHook)')
         if hook.get('resume_from'):
-            raise ConfigError(f"custom_hooks[{i}].resume_from is not supported; remove it.")
+            raise ConfigError(f"custom_hooks[{i}].resume_from: a resumed run restores the EMA "
+                              "averages itself (--resume auto); remove the key.")
+        if hook.get('priority', 'ABOVE_NORMAL') not in ABOVE_CHECKPOINTS:
+            raise ConfigError(f"custom_hooks[{i}].priority={hook['priority']!r}: ms_cls runs the "
+                              "EMA before validation and checkpoints (mmcv's 'ABOVE_NORMAL', "
+                              "what mmcls configs use); set that or remove priority.")
         momentum = hook.get('momentum', EMASpec.momentum)
         interval = hook.get('interval', EMASpec.interval)
         warm_up = hook.get('warm_up', EMASpec.warm_up)
