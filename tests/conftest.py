@@ -1,3 +1,5 @@
+import ctypes
+import gc
 import os
 import sys
 
@@ -11,6 +13,32 @@ from ms_cls.config import Config  # noqa: E402
 from ms_cls.data.demo import make_demo_data  # noqa: E402
 
 DEMO_CONFIG = os.path.join(ROOT, 'configs', 'resnet', 'resnet18_1xb64_demo-32px.py')
+
+
+def _glibc_malloc_trim():
+    """glibc's malloc_trim, or None (another C library): freed heap goes back to the OS only
+    when asked, and MindSpore frees GBs in small blocks."""
+    try:
+        return ctypes.CDLL('libc.so.6').malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+MALLOC_TRIM = _glibc_malloc_trim()
+
+
+@pytest.fixture(autouse=True)
+def release_mindspore_memory():
+    """MindSpore keeps every compiled graph and its runtime memory for the life of the process
+    (+270 MB per distinct ResNet-50 config trained; 12 GB peak over the suite). Free them after
+    each test that has loaded MindSpore; a later test recompiles what it needs."""
+    yield
+    ms = sys.modules.get('mindspore')
+    if ms is not None:
+        gc.collect()
+        ms.ms_memory_recycle()
+        if MALLOC_TRIM is not None:
+            MALLOC_TRIM(0)
 
 
 @pytest.fixture(scope='session')
