@@ -3,6 +3,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -129,12 +130,84 @@ def test_verify_dataset_writes_no_list_unless_asked(tiny_demo, tmp_path):
     assert os.listdir(cwd) == []
 
 
-@pytest.mark.parametrize('mode', ['original', 'transformed', 'concat'])
-def test_browse_dataset_writes_png(tiny_demo, tmp_path, mode):
-    out = tmp_path / f'{mode}.png'
-    browse_dataset(tiny_cfg(tiny_demo), 'train', 5, mode, str(out), log=lambda line: None)
+def browse_panels(monkeypatch, cfg, mode, out, phase='val', n=4):
+    """Run browse_dataset, keeping the panels and captions it hands to save_grid (which still
+    writes the PNG); returns (panels, captions, PNG size)."""
+    from ms_cls.data import tools
+    seen = {}
+
+    def spy(images, captions, out_path):
+        seen.update(images=images, captions=captions)
+        return save_grid(images, captions, out_path)
+    save_grid = tools.save_grid
+    monkeypatch.setattr(tools, 'save_grid', spy)
+    browse_dataset(cfg, phase, n, mode, str(out), log=lambda line: None)
     with Image.open(out) as img:
-        assert img.format == 'PNG' and img.width > 100
+        assert img.format == 'PNG'
+        size = img.size
+    return seen['images'], seen['captions'], size
+
+
+def sampled(tiny_demo, split, n):
+    """The n (path, class) browse_dataset should show: spread evenly over the sorted set."""
+    dataset = CustomDataset(os.path.join(tiny_demo, split))
+    picks = np.unique(np.linspace(0, len(dataset) - 1, n).round()).astype(int)
+    return [(dataset.samples[i][0], dataset.classes[dataset.samples[i][1]]) for i in picks]
+
+
+def decoded(path):
+    with Image.open(path) as img:
+        return np.asarray(img.convert('RGB'))
+
+
+MIRROR_BGR = [dict(type='LoadImageFromFile'), dict(type='RandomFlip', flip_prob=1.0),
+              dict(type='Normalize', mean=[10.0, 20.0, 30.0], std=[2.0, 3.0, 5.0], to_rgb=False),
+              dict(type='ImageToTensor', keys=['img']), dict(type='Collect', keys=['img'])]
+
+
+def test_browse_original_tiles_are_the_decoded_images(tiny_demo, tmp_path, monkeypatch):
+    """On the train split, whose random pipeline must not touch them."""
+    panels, captions, _ = browse_panels(monkeypatch, tiny_cfg(tiny_demo), 'original',
+                                        tmp_path / 'o.png', phase='train', n=5)
+    expected = sampled(tiny_demo, 'train', 5)
+    assert captions == [name for _, name in expected] and len(set(captions)) == 5
+    for panel, (path, _) in zip(panels, expected):
+        np.testing.assert_array_equal(panel, decoded(path))
+
+
+def test_browse_transformed_tiles_undo_normalize_and_the_channel_swap(tiny_demo, tmp_path,
+                                                                      monkeypatch):
+    """A pipeline that mirrors, swaps to BGR and normalises with odd mean/std: undone for
+    display, each tile must be exactly the decoded image mirrored."""
+    cfg = tiny_cfg(tiny_demo, **{'data.val.pipeline': MIRROR_BGR})
+    panels, _, _ = browse_panels(monkeypatch, cfg, 'transformed', tmp_path / 't.png')
+    for panel, (path, _) in zip(panels, sampled(tiny_demo, 'val', 4)):
+        image = decoded(path)
+        assert not np.array_equal(image, image[..., ::-1])      # coloured: a swap would show
+        np.testing.assert_array_equal(panel, image[:, ::-1])
+
+
+def test_browse_transformed_and_concat_with_the_demo_pipeline(tiny_demo, tmp_path, monkeypatch):
+    """Resize(32) + Normalize: the tile is the pipeline's output de-normalised; concat puts the
+    original (resized to the tile's height) left of it, a 4-px white gap between, and widens the
+    grid by the panels' aspect ratio."""
+    from ms_cls.data.pipeline import apply_pipeline, build_pipeline
+    cfg = tiny_cfg(tiny_demo)
+    shown, _, grid = browse_panels(monkeypatch, cfg, 'transformed', tmp_path / 't.png')
+    pairs, _, wide = browse_panels(monkeypatch, cfg, 'concat', tmp_path / 'c.png')
+    ops = build_pipeline(cfg.data.val.pipeline)
+    for tile, pair, (path, _) in zip(shown, pairs, sampled(tiny_demo, 'val', 4)):
+        image = decoded(path)
+        chw = apply_pipeline(ops, image)
+        reference = chw.transpose(1, 2, 0) * 64.0 + 127.5
+        assert tile.shape == (32, 32, 3) and image.shape == (40, 40, 3)
+        assert np.abs(tile - reference).max() <= 1
+        assert pair.shape == (32, 32 + 4 + 32, 3)
+        left = np.asarray(Image.fromarray(image).resize((32, 32), Image.BILINEAR))
+        np.testing.assert_array_equal(pair[:, :32], left)
+        assert (pair[:, 32:36] == 255).all()
+        np.testing.assert_array_equal(pair[:, 36:], tile)
+    assert wide[1] == grid[1] and wide[0] / grid[0] == pytest.approx(68 / 32, rel=0.01)
 
 
 def test_browse_dataset_script_on_unlabelled_test_set(tiny_demo, tmp_path):
@@ -142,8 +215,9 @@ def test_browse_dataset_script_on_unlabelled_test_set(tiny_demo, tmp_path):
     res = script('browse_dataset.py', DEMO_CONFIG, '--phase', 'test', '-n', 3, '--out', out,
                  '--mode', 'concat', '--cfg-options', f'data.test.data_prefix={tiny_demo}/test')
     assert res.returncode == 0, res.stderr
-    with Image.open(out) as img:
+    with Image.open(out) as img:    # 2x2 grid of 40px originals resized to 32 | gap | 32px tiles
         assert img.format == 'PNG'
+        assert img.width / img.height == pytest.approx(2.2 * (68 / 32) / 2.4, rel=0.01)
 
 
 def test_offline_augment_writes_copies_and_ann_file(tiny_demo, tmp_path):

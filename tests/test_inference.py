@@ -45,3 +45,43 @@ def test_tta_views_and_ensembles(trained, tiny_demo):
         ensemble_probs(models, lambda m: val, weights=[1])
     with pytest.raises(ConfigError, match='2 configs for 3 checkpoints'):
         load_models([config, config], [ckpt] * 3)
+
+
+def _softmax(logits):
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_flip_tta_is_the_mean_of_the_two_views_softmax(tiny_demo):
+    """A tiny conv + dense net (not mirror-symmetric), its logits taken on the image and its
+    horizontal mirror here, outside predict_probs: flip TTA must be their softmaxes' mean,
+    which neither one view, the mean of the logits nor a vertical mirror reproduces."""
+    import mindspore as ms
+    import mindspore.nn as nn
+    from ms_cls.data.datasets import load_rgb
+    from ms_cls.data.pipeline import apply_pipeline, build_pipeline
+    from ms_cls.models.classifier import ImageClassifier, LinearClsHead
+    from conftest import tiny_cfg
+
+    ms.set_seed(3)
+    net = ImageClassifier(nn.Conv2d(3, 2, 4, stride=4, pad_mode='valid', has_bias=True),
+                          nn.Flatten(), LinearClsHead(10, 2 * 8 * 8))
+    net.head.classifier.weight.set_data(net.head.classifier.weight * 20)   # confident logits
+    net.test_ops = build_pipeline(tiny_cfg(tiny_demo).data.val.pipeline)
+    net.set_train(False)
+    val = CustomDataset(f'{tiny_demo}/val')
+    images = np.stack([apply_pipeline(net.test_ops, load_rgb(p)) for p, _ in val.samples])
+    assert images.shape == (30, 3, 32, 32)
+
+    def logits(batch):
+        return net(ms.Tensor(np.ascontiguousarray(batch))).asnumpy().astype(np.float64)
+
+    plain, mirror = logits(images), logits(images[..., ::-1])
+    expected = (_softmax(plain) + _softmax(mirror)) / 2
+    flip = predict_probs(net, val, batch_size=7, workers=1, tta=['flip'])
+    np.testing.assert_allclose(flip, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predict_probs(net, val, batch_size=7, workers=1), _softmax(plain),
+                               rtol=1e-5, atol=1e-6)
+    for wrong in (_softmax(plain), _softmax((plain + mirror) / 2),
+                  (_softmax(plain) + _softmax(logits(images[:, :, ::-1]))) / 2):
+        assert np.abs(wrong - expected).max() > 0.05

@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ms_cls.config import Config
 from ms_cls.errors import ConfigError
@@ -111,3 +111,98 @@ data = dict(samples_per_gpu=8, workers_per_gpu=2, train=dict(
     loader = build_dataloader(build_dataset(cfg.data, 'train'), 8, 2, shuffle=True)
     batch = next(loader.create_dict_iterator(output_numpy=True))
     assert batch['image'].shape == (8, 3, 32, 32) and batch['image'].dtype == np.float32
+
+
+RAMP = np.tile(np.arange(256, dtype=np.uint8)[None, :, None], (2, 1, 3))    # every grey level
+NOISE = np.random.default_rng(0).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+
+
+def once(policy, level, image, total=10, seed=0):
+    """One image through RandAugment's own draws: the only policy, applied for sure."""
+    aug = RandAugment([dict(policy, prob=1.0)], 1, level, magnitude_std=0, total_level=total,
+                      seed=seed)
+    return aug(image)
+
+
+def test_fixed_magnitude_maps_linearly_onto_the_range_as_pillow_computes_it():
+    """level / total_level * (high - low) + low, then the op: checked against Pillow itself."""
+    img = Image.fromarray(RAMP)
+    solar = once(dict(type='Solarize', magnitude_key='thr', magnitude_range=(256, 0)), 6, RAMP)
+    np.testing.assert_array_equal(solar, np.asarray(ImageOps.solarize(img, 256 - 0.6 * 256)))
+    assert solar[0, 102, 0] == 102 and solar[0, 103, 0] == 255 - 103    # thr 102.4
+    poster = once(dict(type='Posterize', magnitude_key='bits', magnitude_range=(4, 0)), 4, RAMP)
+    np.testing.assert_array_equal(poster, np.asarray(ImageOps.posterize(img, 3)))  # ceil(2.4)
+    rotate = dict(type='Rotate', magnitude_key='angle', magnitude_range=(0, 30))
+    turned = [once(rotate, 6, NOISE, seed=s) for s in range(40)]
+    pil = Image.fromarray(NOISE)
+    clockwise, counter = (np.asarray(pil.rotate(a, resample=Image.NEAREST, fillcolor=(128,) * 3))
+                          for a in (-18, 18))
+    signs = [np.array_equal(t, clockwise) - np.array_equal(t, counter) for t in turned]
+    assert set(signs) == {1, -1}                        # 18 degrees, either way, nothing else
+
+
+def test_the_sign_of_a_signed_magnitude_is_random_one_half():
+    rotate = dict(type='Rotate', magnitude_key='angle', magnitude_range=(0, 30), prob=1.0)
+    aug = RandAugment([rotate], 1, 6, total_level=10, seed=0)
+    clockwise = np.asarray(Image.fromarray(NOISE).rotate(-18, resample=Image.NEAREST,
+                                                         fillcolor=(128,) * 3))
+    share = np.mean([np.array_equal(aug(NOISE), clockwise) for _ in range(1000)])
+    assert 0.45 < share < 0.55
+
+
+def solarize_level(out, total=10):
+    """The level a Solarize(thr 256 -> 0) output on RAMP was drawn at: the first inverted grey."""
+    inverted = np.nonzero(out[0, :, 0] != RAMP[0, :, 0])[0]      # 255 - x != x for every x
+    first = int(inverted[0]) if len(inverted) else 256
+    return (256 - first) / 256 * total
+
+
+def test_magnitude_is_drawn_per_image_around_the_level_and_clipped():
+    """gauss(level, std) per application, clipped to [0, total_level], read back from the
+    threshold Solarize really used."""
+    policy = dict(type='Solarize', magnitude_key='thr', magnitude_range=(256, 0), prob=1.0)
+    aug = RandAugment([policy], 1, 5, magnitude_std=2, total_level=10, seed=0)
+    levels = np.array([solarize_level(aug(RAMP)) for _ in range(2000)])
+    assert abs(levels.mean() - 5) < 0.15 and abs(levels.std() - 2) < 0.15
+    assert len(np.unique(levels)) > 50                  # drawn per image, not once
+    wide = RandAugment([policy], 1, 5, magnitude_std=8, total_level=10, seed=0)
+    levels = np.array([solarize_level(wide(RAMP)) for _ in range(500)])
+    assert levels.min() == 0 and levels.max() == 10     # thr 256 (nothing) and 0 (all) inverted
+    assert 0.15 < np.mean(levels == 0) < 0.4 and 0.15 < np.mean(levels == 10) < 0.4
+    same = [RandAugment([policy], 1, 5, magnitude_std=2, total_level=10, seed=7)(RAMP)
+            for _ in range(2)]
+    np.testing.assert_array_equal(*same)                # a seed repeats its draws
+
+
+MARKED = [dict(type='Invert'), dict(type='Solarize', thr=128), dict(type='Posterize', bits=2),
+          dict(type='SolarizeAdd', magnitude=50), dict(type='Equalize')]
+
+
+def test_policies_are_drawn_uniformly_and_applied_with_probability_one_half():
+    """num_policies=1 over five ops with told-apart outputs: each drawn ~1/5 of the time, and
+    (at the default prob) applied to about half of the images it was drawn for."""
+    image = (RAMP // 2 + 40).astype(np.uint8)           # Equalize changes it too
+    sure = [dict(p, prob=1.0) for p in MARKED]
+    outputs = [RandAugment([p], 1, 0, seed=0)(image).tobytes() for p in sure]
+    assert len(set(outputs)) == 5 and image.tobytes() not in outputs
+    aug = RandAugment(sure, 1, 0, seed=0)
+    counts = np.bincount([outputs.index(aug(image).tobytes()) for _ in range(2500)], minlength=5)
+    assert (np.abs(counts / 2500 - 0.2) < 0.03).all(), counts
+    gated = RandAugment(MARKED, 1, 0, seed=1)
+    hits = [gated(image).tobytes() for _ in range(2500)]
+    assert 0.46 < np.mean([h != image.tobytes() for h in hits]) < 0.54
+    drawn = np.bincount([outputs.index(h) for h in hits if h != image.tobytes()], minlength=5)
+    assert (np.abs(drawn / drawn.sum() - 0.2) < 0.04).all(), drawn
+
+
+def test_num_policies_ops_per_image_each_gated_alone():
+    """SolarizeAdd(+20 below 128) three times per image: a black pixel shows how many of the
+    three ran, Binomial(3, 0.5)."""
+    add = dict(type='SolarizeAdd', magnitude_key='magnitude', magnitude_range=(0, 20))
+    aug = RandAugment([add], 3, 10, total_level=10, seed=0)
+    black = np.zeros((2, 2, 3), np.uint8)
+    runs = np.array([aug(black)[0, 0, 0] // 20 for _ in range(2000)])
+    np.testing.assert_allclose(np.bincount(runs, minlength=4) / 2000, [1 / 8, 3 / 8, 3 / 8, 1 / 8],
+                               atol=0.04)
+    assert RandAugment([dict(add, prob=1.0)], 3, 10, total_level=10)(black)[0, 0, 0] == 60
+    np.testing.assert_array_equal(RandAugment([dict(add, prob=1.0)], 0, 10)(black), black)

@@ -13,7 +13,7 @@ from ms_cls.data.datasets import CustomDataset
 from ms_cls.engine.log import format_epoch
 from ms_cls.engine.schedules import build_lr_schedule
 from ms_cls.engine.trainer import train
-from ms_cls.errors import ImageLoadError, TrainingDiverged
+from ms_cls.errors import ConfigError, ImageLoadError, TrainingDiverged
 from ms_cls.checkpoint import read_checkpoint
 
 from conftest import DEMO_CONFIG, ROOT, tiny_cfg
@@ -311,10 +311,10 @@ def test_a_file_changed_behind_the_cache_fails_mid_run_by_name(broken_run, tmp_p
 
 def test_missing_or_mistyped_sections_are_named(tmp_path, write):
     cfg = Config.fromfile(write('c.py', f"_base_ = '{DEMO_CONFIG}'\nlr_config = 'cosine'\n"))
-    with pytest.raises(Exception, match=r"lr_config \(set in .*c\.py\) must be a dict"):
+    with pytest.raises(ConfigError, match=r"lr_config \(set in .*c\.py\) must be a dict"):
         train(cfg, str(tmp_path / 'wd'))
     cfg = Config.fromfile(write('m.py', "model = dict(type='ImageClassifier')\n"))
-    with pytest.raises(Exception, match="'data' is missing from"):
+    with pytest.raises(ConfigError, match="'data' is missing from"):
         train(cfg, str(tmp_path / 'wd'))
     assert not (tmp_path / 'wd').exists()
 
