@@ -7,7 +7,6 @@ remembers the file that set it, so an error about a misspelt key names that file
 """
 import ast
 import copy
-import difflib
 import inspect
 import os
 import pprint
@@ -355,28 +354,3 @@ def _format(value, indent):
     text = repr(value)
     ast.literal_eval(text)  # only literals may be dumped; anything else would not reload
     return text
-
-
-TOP_LEVEL_KEYS = (
-    'model', 'data', 'optimizer', 'optimizer_config', 'lr_config', 'momentum_config', 'runner',
-    'checkpoint_config', 'log_config', 'evaluation', 'load_from', 'resume_from', 'work_dir',
-    'device_target', 'mode', 'amp_level', 'loss_scale', 'seed', 'deterministic', 'custom_hooks',
-    'auto_scale_lr', 'train_cfg',
-    # mmcls runtime keys kept so existing configs load; ms_cls has no use for them
-    'dist_params', 'log_level', 'workflow', 'opencv_num_threads', 'mp_start_method', 'gpu_ids',
-    'cudnn_benchmark', 'fp16',
-)
-
-
-def near_misses(cfg):
-    """Top-level helper names are allowed, but one that looks like a misspelt key is flagged:
-    one warning message per such name."""
-    misses = []
-    for key in cfg:
-        if key in TOP_LEVEL_KEYS:
-            continue
-        close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1, cutoff=0.8)
-        if close:
-            misses.append(f"Top-level name '{key}' in {cfg.where(key)} is not a config key "
-                          f"ms_cls reads; did you mean '{close[0]}'? It is ignored as written.")
-    return misses

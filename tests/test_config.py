@@ -1,6 +1,7 @@
 import pytest
 
-from ms_cls.config import Config, near_misses, parse_options, parse_value
+from ms_cls.config import Config, parse_options, parse_value
+from ms_cls.plan import near_misses
 from ms_cls.errors import ConfigError
 from ms_cls.models.builder import build_model
 from ms_cls.engine.optim import optimizer_spec

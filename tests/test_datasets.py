@@ -163,7 +163,7 @@ def test_decode_cache_answers_unchanged_files_only(tmp_path, pixel_limit):
     first = DecodeCache(cache_file)
     broken = first.find_broken(paths)
     assert (first.decoded, first.hits) == (4, 0) and [p for p, _ in broken] == [paths[3]]
-    first.save()
+    first.store()
     second = DecodeCache(cache_file)
     assert second.find_broken(paths) == broken and (second.decoded, second.hits) == (0, 4)
     Image.new('RGB', (30, 30), 7).save(paths[0])          # rewritten: another size

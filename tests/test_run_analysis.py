@@ -104,7 +104,8 @@ def test_compare_runs_ranks_real_runs_by_best_top1(runs, trained, tmp_path):
     for _, row in table.iterrows():
         assert row['accuracy_top-1'] == pytest.approx(best_top1(runs[row['run']]), abs=1e-6)
     by_run = table.set_index('run')
-    assert by_run.loc['trained', 'accuracy_top-1'] == pytest.approx(trained[2]['best_top1'])
+    assert by_run.loc['trained', 'accuracy_top-1'] == pytest.approx(trained[2]['best_top1'],
+                                                                    abs=1e-6)   # 6 decimals
     assert by_run.loc['lr0.1', 'lr'] == 0.1 and by_run.loc['lr1e-4', 'lr'] == 1e-4
     assert dict(by_run['status']) == {'lr0.1': 'done', 'lr1e-4': 'done', 'trained': 'done',
                                       'diverged': 'diverged', 'failed': 'failed',

@@ -84,7 +84,7 @@ class DecodeCache:
             self.decoded += len(todo)
         return [(path, reasons[path]) for path in paths if reasons[path]]
 
-    def save(self):
+    def store(self):
         write_text(self.path, json.dumps({
             'version': CACHE_VERSION, 'max_image_pixels': self.limit,
             'files': {key: list(entry) for key, entry in self.entries.items()}},
@@ -165,7 +165,7 @@ class DecodeCheck:
 
     def save_cache(self):
         if self.writable and self.cache.path:
-            self.cache.save()
+            self.cache.store()
 
     def write(self, work_dir):
         """The run's files: ``broken_images.txt`` (path TAB reason; a stale one from an earlier
