@@ -170,7 +170,7 @@ def test_vis_lr_script_writes_plot_and_csv(tmp_path):
     assert frame.lr.iloc[-1] < 1e-8 and (frame.momentum == 0.9).all()
     bad = subprocess.run([sys.executable, 'scripts/vis_lr.py', str(cfg), '--dataset-size', '10'],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 1 and 'smaller than one batch' in bad.stderr
+    assert bad.returncode == 1 and 'fewer than one batch' in bad.stderr
 
 
 def test_cyclic_momentum_mirrors_the_cyclic_lr():

@@ -2,7 +2,6 @@
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
 from ..data.builder import loader_spec
 from ..fileio import save_figure, write_csv
 from ..plan import schedule_plan
@@ -11,13 +10,7 @@ from ..plan import schedule_plan
 def steps_per_epoch(cfg, dataset_size, ngpus=1):
     """Iterations per epoch as the trainer runs them (the incomplete last batch is dropped
     unless the training loader's drop_last is False)."""
-    loader = loader_spec(cfg.data, 'train')
-    batch = loader.batch_size * ngpus
-    steps = dataset_size // batch if loader.drop_last else -(-dataset_size // batch)
-    if steps < 1:
-        raise ConfigError(f"--dataset-size {dataset_size} is smaller than one batch "
-                          f"({loader.batch_size} x {ngpus} GPUs).")
-    return steps
+    return loader_spec(cfg.data, 'train').steps(dataset_size, '--dataset-size', ngpus)
 
 
 def schedule_frame(cfg, dataset_size, ngpus=1):

@@ -16,7 +16,7 @@ import mindspore.dataset as ds
 from mindspore.train import Model
 
 from .. import __version__
-from ..errors import ConfigError, ImageLoadError, SaveFailed, TrainingDiverged
+from ..errors import ImageLoadError, SaveFailed, TrainingDiverged
 from ..data.builder import build_dataloader, dataset_from
 from ..data.seeding import epoch_seed, reseed
 from ..data.datasets import image_load_error
@@ -111,12 +111,8 @@ def load_data(plan, log, init_weights=True):
         spec = plan.loaders['val']
         val_loader = build_dataloader(val_set, spec.batch_size, spec.workers, shuffle=spec.shuffle,
                                       where='data.val', ops=plan.pipelines['val'])
-    spec = plan.loaders['train']
-    size = len(train_set) if sampler is None else sampler.get_num_samples()
-    if spec.drop_last and size < spec.batch_size:
-        raise ConfigError(f"data.train has {size} images, fewer than one batch "
-                          f"(samples_per_gpu={spec.batch_size}); lower samples_per_gpu.")
-    steps = size // spec.batch_size if spec.drop_last else -(-size // spec.batch_size)
+    steps = plan.loaders['train'].steps(
+        len(train_set) if sampler is None else sampler.get_num_samples(), 'data.train')
     return RunData(classes, train_set, val_set, sampler, val_loader, steps)
 
 
