@@ -26,20 +26,34 @@ def _glibc_malloc_trim():
 
 
 MALLOC_TRIM = _glibc_malloc_trim()
+#: Below this resident size compiled graphs are kept: a later test on the same network then
+#: skips a compile (2-3 s for the tiny ResNet-18 most tests train).
+RECYCLE_ABOVE = 1.5 * 2 ** 30
+
+
+def _resident_bytes():
+    """This process's resident memory (Linux /proc), or None elsewhere."""
+    try:
+        with open('/proc/self/statm', encoding='ascii') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @pytest.fixture(autouse=True)
 def release_mindspore_memory():
     """MindSpore keeps every compiled graph and its runtime memory for the life of the process
     (+270 MB per distinct ResNet-50 config trained; 12 GB peak over the suite). Free them after
-    each test that has loaded MindSpore; a later test recompiles what it needs. Reference cycles
+    a test once the process holds more than RECYCLE_ABOVE; a later test recompiles what it
+    needs. Reference cycles
     (networks) are collected only after tests of a second or more: a full collection takes
     0.1-0.3 s here, a minute over the 245 quicker tests, whose leftovers the next long one
     collects."""
     start = time.perf_counter()
     yield
     ms = sys.modules.get('mindspore')
-    if ms is not None:
+    resident = _resident_bytes()
+    if ms is not None and (resident is None or resident > RECYCLE_ABOVE):
         if time.perf_counter() - start >= 1.0:
             gc.collect()
         ms.ms_memory_recycle()
