@@ -333,6 +333,15 @@ class Config(ConfigDict):
         write_text(path, self.pretty_text)
 
 
+def run_work_dir(cfg, work_dir=None):
+    """A run's work dir: ``--work-dir``, else the config's ``work_dir``, else mmcls's
+    ``work_dirs/<config name>``."""
+    if work_dir or cfg.get('work_dir'):
+        return work_dir or cfg.get('work_dir')
+    stem = os.path.splitext(os.path.basename(cfg.filename or 'config'))[0]
+    return os.path.join('work_dirs', stem)
+
+
 def _format(value, indent):
     pad = ' ' * (indent + 4)
     if isinstance(value, dict):

@@ -11,10 +11,12 @@ import os
 import random
 from dataclasses import dataclass, field
 
+from .config import run_work_dir
 from .errors import ConfigError
 from .data.batch_augments import build_batch_augments
 from .data.builder import check_dataset_cfg, loader_spec, sampler_spec, scan_spec
 from .data.pipeline import build_pipeline
+from .distributed import join_cluster
 from .engine.ema import ema_spec
 from .engine.optim import optimizer_spec
 from .engine.precision import NOT_SET, Precision, precision_for
@@ -70,6 +72,7 @@ class RunPlan:
     work_dir: str
     device: str
     mode: str
+    cluster: object                 # distributed.Cluster: this process's rank among how many
     seed: object
     net: object                     # ImageClassifier, classes attached once the data is read
     num_classes_where: str          # where model.head.num_classes was set, for messages
@@ -114,6 +117,7 @@ def build_plan(cfg, work_dir=None):
         raise ConfigError(f"{cfg.where('seed')} = {seed!r}: expected an int >= 0.")
     device = init_context(cfg.get('device_target', 'auto'), cfg.get('mode', 'graph'),
                           seed, cfg.get('deterministic', False))
+    cluster = join_cluster()
     net = build_model(cfg.model)
     data = cfg.data
     datasets = {split: check_dataset_cfg(data, split)
@@ -124,15 +128,16 @@ def build_plan(cfg, work_dir=None):
                                 or 'shuffle' in (data.get('train_dataloader') or {})):
         raise ConfigError("data.sampler decides the training order, so a shuffle setting would "
                           "be ignored; remove shuffle or the sampler.")
-    schedules = schedule_plan(cfg)
+    schedules = schedule_plan(cfg, cluster.size)
     ema = ema_spec(cfg.get('custom_hooks'))
     ckpt = cfg.get('checkpoint_config') or {}
     evaluation = cfg.get('evaluation') or {}
     hooks = tuple(name for name in HOOK_ORDER
-                  if (name != 'momentum' or schedules.momentum) and (name != 'ema' or ema))
+                  if (name != 'momentum' or schedules.momentum) and (name != 'ema' or ema)
+                  and (name != 'checkpoint' or cluster.main))   # rank 0 writes the run's files
     return RunPlan(
-        config=cfg, work_dir=work_dir or cfg.get('work_dir') or default_work_dir(cfg),
-        device=device, mode=cfg.get('mode', 'graph'), seed=seed,
+        config=cfg, work_dir=run_work_dir(cfg, work_dir),
+        device=device, mode=cfg.get('mode', 'graph'), cluster=cluster, seed=seed,
         net=net, num_classes_where=where(cfg.model.head, 'num_classes'),
         loss_fn=build_loss(cfg.model),
         pipelines={split: build_pipeline(datasets[split].get('pipeline', []),
@@ -186,11 +191,6 @@ def schedule_plan(cfg, ngpus=1):
     schedule = None if momentum is None else schedule_spec(
         'momentum_config', momentum_config, momentum=True).check(momentum, max_epochs)
     return SchedulePlan(optimizer, base_lr, lr_note, lr, schedule, momentum, max_epochs)
-
-
-def default_work_dir(cfg):
-    stem = os.path.splitext(os.path.basename(cfg.filename or 'config'))[0]
-    return os.path.join('work_dirs', stem)
 
 
 def check_sections(cfg):

@@ -6,6 +6,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ms_cls.cli import config_from_args, run_cli  # noqa: E402
+from ms_cls.config import run_work_dir  # noqa: E402
+from ms_cls.distributed import launched_by_msrun  # noqa: E402
+from ms_cls.launch import launch  # noqa: E402
 
 
 def main():
@@ -23,13 +26,19 @@ def main():
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='override config keys, e.g. runner.max_epochs=3 '
                         'data.samples_per_gpu=32 data.train.pipeline.1.flip_prob=0.0')
+    parser.add_argument('--msrun', type=int, metavar='N', help='data parallel: run N worker '
+                        'processes on this machine with msrun (what run_distribute_train.sh '
+                        'does; NNODES/NODE_RANK/MASTER_ADDR/MASTER_PORT for several machines)')
     args = parser.parse_args()
 
     def run():
-        from ms_cls.engine.trainer import train
         cfg = config_from_args(args.config, args.cfg_options, load_from=args.load_from,
                                resume_from=args.resume_from or args.resume,
                                device_target=args.device_target, seed=args.seed)
+        if args.msrun and not launched_by_msrun():
+            launch(args.msrun, __file__, sys.argv[1:], run_work_dir(cfg, args.work_dir))
+            return
+        from ms_cls.engine.trainer import train
         train(cfg, args.work_dir)
     return run_cli(run)
 

@@ -41,15 +41,17 @@ class LoaderSpec:
     drop_last: bool
 
     def steps(self, size, where, devices=1):
-        """Batches per epoch over ``size`` images on ``devices`` (the incomplete last one
-        dropped when drop_last); fewer images than one batch is an error naming ``where``."""
-        batch = self.batch_size * devices
-        if size < batch and (self.drop_last or size < 1):
+        """Batches per epoch and process over ``size`` images shared by ``devices`` processes
+        (each gets ceil(size / devices), as EpochOrder pads the order; the incomplete last
+        batch dropped when drop_last); fewer images than one batch is an error naming
+        ``where``."""
+        share = -(-size // devices)
+        if share < self.batch_size and (self.drop_last or size < 1):
             raise ConfigError(f"{where} has {size} images, fewer than one batch "
                               f"(samples_per_gpu={self.batch_size}"
-                              + (f" x {devices} devices" if devices > 1 else '')
+                              + (f" x {devices} processes" if devices > 1 else '')
                               + "); lower samples_per_gpu.")
-        return size // batch if self.drop_last else -(-size // batch)
+        return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
 
 
 def _check_data_keys(data_cfg):

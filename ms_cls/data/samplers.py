@@ -94,3 +94,43 @@ class RepeatFactorSampler(_SeededSampler):
             hits = np.searchsorted(self.frac_cum, points, side='right')
             np.add.at(counts, np.minimum(hits, len(counts) - 1), 1)
         return self.rng.permutation(np.repeat(np.arange(len(counts)), counts))
+
+
+class EpochOrder(ds.Sampler):
+    """The training order of one epoch and this process's share of it.
+
+    The order is the ``base`` sampler's draw (``data.sampler``), else a permutation of the
+    dataset (``shuffle``) or its own order. Every process of a data-parallel run draws the same
+    order (the trainer seeds ``rng`` and ``base`` from (seed, epoch), not from the rank) and
+    takes every ``num_shards``-th index from ``shard_id`` on, so each image goes to one process
+    per epoch. As torch's and mmcls's DistributedSampler do, the order is first padded with its
+    own first indices to a multiple of ``num_shards``: every process then has as many batches,
+    and none waits at a gradient sum that another never reaches.
+    """
+
+    def __init__(self, size, shuffle=True, base=None, num_shards=1, shard_id=0):
+        if not 0 <= shard_id < num_shards:
+            raise ValueError(f"shard_id {shard_id} is not in 0..{num_shards - 1}")
+        self.size = len(base) if base is not None else int(size)
+        self.shuffle = shuffle
+        self.base = base
+        self.num_shards = num_shards
+        self.shard_id = shard_id
+        self.rng = np.random.default_rng(ds.config.get_seed())
+        super().__init__()
+
+    def __len__(self):
+        return -(-self.size // self.num_shards)
+
+    def order(self):
+        """The whole epoch's indices, the same in every process."""
+        if self.base is not None:
+            return np.asarray(self.base.epoch())
+        return self.rng.permutation(self.size) if self.shuffle else np.arange(self.size)
+
+    def __iter__(self):
+        order = self.order()
+        total = len(self) * self.num_shards
+        if total > len(order):
+            order = np.resize(order, total)   # repeats from the start, as DistributedSampler
+        return iter(order[self.shard_id::self.num_shards].tolist())

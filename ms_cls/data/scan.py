@@ -22,6 +22,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from PIL import Image
 
 from ..errors import ImageLoadError
@@ -59,8 +60,13 @@ class DecodeCache:
         except (OSError, ValueError, KeyError, TypeError):
             return {}
 
-    def find_broken(self, paths, workers=8):
-        """[(path, reason)] for the ``paths`` that do not decode, in their order."""
+    def find_broken(self, paths, workers=8, cluster=None):
+        """[(path, reason)] for the ``paths`` that do not decode, in their order.
+
+        ``cluster`` (a data-parallel run): each process decodes its share of the files not in
+        the cache, the broken ones are summed over all processes, and each process decodes
+        those few again for their reasons; every process ends with every result (rank 0
+        writes the cache)."""
         reasons, todo = {}, []
         for path in paths:
             try:
@@ -76,11 +82,10 @@ class DecodeCache:
             else:
                 todo.append((path, key, stamp))
         if todo:
-            with ThreadPoolExecutor(max(1, min(workers, len(todo)))) as pool:
-                for (path, key, stamp), reason in zip(
-                        todo, pool.map(decode_error, [path for path, _, _ in todo])):
-                    self.entries[key] = stamp + (reason,)
-                    reasons[path] = reason
+            found = _decode_all(todo, workers, cluster)
+            for (path, key, stamp), reason in zip(todo, found):
+                self.entries[key] = stamp + (reason,)
+                reasons[path] = reason
             self.decoded += len(todo)
         return [(path, reasons[path]) for path in paths if reasons[path]]
 
@@ -89,6 +94,28 @@ class DecodeCache:
             'version': CACHE_VERSION, 'max_image_pixels': self.limit,
             'files': {key: list(entry) for key, entry in self.entries.items()}},
             separators=(',', ':')))
+
+
+def _decode_all(todo, workers, cluster=None):
+    """The decode error (or None) of each (path, key, stamp) in ``todo``; with a parallel
+    ``cluster``, each process decodes its share and the broken ones are shared."""
+    def decode(paths):
+        if not paths:
+            return []
+        with ThreadPoolExecutor(max(1, min(workers, len(paths)))) as pool:
+            return list(pool.map(decode_error, paths))
+
+    paths = [path for path, _, _ in todo]
+    if cluster is None or not cluster.parallel:
+        return decode(paths)
+    mine = cluster.shard(list(range(len(paths))))
+    reasons = dict(zip(mine, decode([paths[i] for i in mine])))
+    flags = np.zeros(len(paths))
+    flags[[i for i, reason in reasons.items() if reason]] = 1
+    broken = np.flatnonzero(cluster.all_sum(flags))
+    theirs = [i for i in broken if i not in reasons]
+    reasons.update(zip(theirs, decode([paths[i] for i in theirs])))
+    return [reasons.get(i) for i in range(len(paths))]
 
 
 def _count(n, noun):
@@ -113,9 +140,10 @@ class DecodeCheck:
     from here on. ``default_cache``: the cache file when ``data.decode_cache`` is not set;
     ``writable``: whether :meth:`save_cache` may write it."""
 
-    def __init__(self, spec, default_cache=None, writable=True, workers=8):
+    def __init__(self, spec, default_cache=None, writable=True, workers=8, cluster=None):
         set_max_image_pixels(spec.max_pixels)
         self.spec = spec
+        self.cluster = cluster
         self.workers = workers
         self.writable = writable or bool(spec.cache)
         self.cache = DecodeCache(spec.cache or default_cache)
@@ -125,7 +153,7 @@ class DecodeCheck:
 
     def find_broken(self, paths):
         start = time.time()
-        broken = self.cache.find_broken(paths, self.workers)
+        broken = self.cache.find_broken(paths, self.workers, self.cluster)
         self.seconds += time.time() - start
         self.images += len(paths)
         self.broken += broken

@@ -16,6 +16,13 @@ def epoch_seed(seed, epoch):
     return zlib.crc32(f'{seed}/epoch{epoch}'.encode()) & 0x7FFFFFFF
 
 
+def rank_seed(seed, rank):
+    """The augmentation seed of process ``rank`` in a data-parallel run: rank 0 keeps ``seed``
+    (a single process draws as before), the others draw streams of their own, so two processes
+    do not crop and flip their images alike."""
+    return seed if rank == 0 else zlib.crc32(f'{seed}/rank{rank}'.encode()) & 0x7FFFFFFF
+
+
 def reseed(objects, seed):
     """Give every object that draws from ``self.rng`` a generator of its own from ``seed``
     (salted by its type, so two ops do not draw the same stream)."""

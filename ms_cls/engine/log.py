@@ -61,9 +61,12 @@ class RunLog:
     work dir: a run writes nothing before its checks have passed (files to keep beside the logs
     wait with the lines, :meth:`on_attach`).
     Each method below prints a line and writes the record of the same numbers.
+    ``files=False`` (the other processes of a data-parallel run; rank 0 writes the run's files):
+    lines go to the console only and nothing is kept for a work dir.
     """
 
-    def __init__(self, work_dir=None, timestamp=None, stream=None):
+    def __init__(self, work_dir=None, timestamp=None, stream=None, files=True):
+        self.files = files
         self.timestamp = timestamp or time.strftime('%Y%m%d_%H%M%S')
         self.stream = stream or sys.stdout
         self._text = self._json = None
@@ -98,7 +101,8 @@ class RunLog:
     def on_attach(self, write):
         """Call ``write(work_dir)`` once the work dir is named (at once if it is already)."""
         if self.work_dir is None:
-            self._writers.append(write)
+            if self.files:
+                self._writers.append(write)
         else:
             write(self.work_dir)
 
@@ -111,14 +115,16 @@ class RunLog:
 
     def _write_text(self, line):
         if self._text is None:
-            self._pending.append(('text', line))
+            if self.files:
+                self._pending.append(('text', line))
             return
         self._text.write(line + '\n')
         self._text.flush()
 
     def _write_json(self, fields):
         if self._json is None:
-            self._pending.append(('json', fields))
+            if self.files:
+                self._pending.append(('json', fields))
             return
         self._json.write(json.dumps(fields) + '\n')
         self._json.flush()

@@ -114,21 +114,30 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def stop_on_signals(state):
+def stop_on_signals(state, decides=True):
     """SIGINT/SIGTERM set ``state.interrupted`` (training stops after the current step); a
     second one stops at once. The previous handlers come back afterwards.
+
+    ``decides=False`` (ranks > 0 of a data-parallel run): the first signal is let pass. Rank 0
+    stops after its step and writes the recovery checkpoint; a rank that stopped on its own at
+    another step would leave rank 0 waiting at a gradient sum, or exit first and have msrun
+    kill rank 0 before it saved. msrun ends the other ranks once rank 0 has exited.
 
     MindSpore guards its own steps with a SIGINT handler that raises SIGTERM instead, so a
     Ctrl-C during a step arrives here as SIGTERM; ``state.arm_signals`` is called again at the
     start of every fit in case a library replaced the handlers."""
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
 
+    received = []
+
     def handler(signum, _frame):
-        if state.interrupted:
+        if state.interrupted or (received and not decides):
             for sig, old in previous.items():
                 signal.signal(sig, old)
             raise KeyboardInterrupt
-        state.interrupted = signal.Signals(signum).name
+        received.append(signum)
+        if decides:
+            state.interrupted = signal.Signals(signum).name
 
     def arm():
         for sig in STOP_SIGNALS:

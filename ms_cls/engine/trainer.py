@@ -18,7 +18,8 @@ from mindspore.train import Model
 from .. import __version__
 from ..errors import ImageLoadError, SaveFailed, TrainingDiverged
 from ..data.builder import build_dataloader, dataset_from
-from ..data.seeding import epoch_seed, reseed
+from ..data.samplers import EpochOrder
+from ..data.seeding import epoch_seed, rank_seed, reseed
 from ..data.datasets import image_load_error
 from ..data.scan import BROKEN_FILE, CACHE_FILE, DecodeCheck
 from ..evaluation.model_metrics import TopKAccuracy
@@ -50,7 +51,8 @@ class RunData:
     classes: list
     train_set: object
     val_set: object
-    sampler: object
+    sampler: object         # data.sampler's, or None
+    order: object           # EpochOrder: this process's share of each epoch's order
     val_loader: object
     steps_per_epoch: int
 
@@ -61,7 +63,9 @@ def run(plan):
     config_name = os.path.basename(plan.config.filename or 'config.py')
     if point is None:
         check_new_run(plan.work_dir, config_name)
-    log = RunLog(timestamp=RunLog.last_timestamp(plan.work_dir) if point else None)
+    cluster = plan.cluster
+    log = RunLog(timestamp=RunLog.last_timestamp(plan.work_dir) if point else None,
+                 files=cluster.main)
     try:
         for warning in plan.warnings:
             log.info(f"WARNING: {warning}")
@@ -70,6 +74,11 @@ def run(plan):
         log.info(f"ms_cls {__version__}, MindSpore {ms.__version__}, device {plan.device}, "
                  f"mode {plan.mode}, amp_level {plan.precision.amp_level}, "
                  f"config {plan.config.filename}, work_dir {plan.work_dir}")
+        if cluster.parallel:
+            log.info(f"data parallel: process {cluster.rank} of {cluster.size} (msrun), "
+                     f"{plan.loaders['train'].batch_size} images per process and step, "
+                     f"total batch {plan.loaders['train'].batch_size * cluster.size}"
+                     + ("" if cluster.main else "; rank 0 writes the run's files"))
         data = load_data(plan, log, init_weights=point is None)
         model, callbacks, state = build_training(plan, data, log)
         if point is not None:
@@ -78,7 +87,9 @@ def run(plan):
                 log.info(f"{point.path}: the run finished all {plan.max_epochs} epochs; nothing "
                          "to resume (raise runner.max_epochs to train on).")
                 return summary_of(plan, state, 0.0)
-        write_run_files(plan, data, log, state.global_step if point else None)
+        cluster.barrier()   # every process has checked the work dir before rank 0 writes it
+        if cluster.main:
+            write_run_files(plan, data, log, state.global_step if point else None)
         with graph_dumps_in(plan.work_dir):   # a graph that fails to compile dumps here
             return fit(plan, data, model, callbacks, state, log)
     finally:
@@ -93,7 +104,7 @@ def load_data(plan, log, init_weights=True):
     classes = train_set.classes
     val_set = dataset_from(plan.datasets['val'], 'val', classes) if 'val' in plan.datasets \
         else None
-    check = DecodeCheck(plan.scan, os.path.join(plan.work_dir, CACHE_FILE))
+    check = DecodeCheck(plan.scan, os.path.join(plan.work_dir, CACHE_FILE), cluster=plan.cluster)
     splits = [(train_set, 'training')] + ([(val_set, 'val')] if val_set else [])
     for warning in check.check(splits, os.path.join(plan.work_dir, BROKEN_FILE)):
         log.info(f"WARNING: {warning}")
@@ -105,15 +116,20 @@ def load_data(plan, log, init_weights=True):
     attach_classes(plan.net, classes, plan.num_classes_where)
     for key, path in plan.init_weights if init_weights else ():
         load_weights(plan.net, path, log=log.info, new_head=True, source=key)
+    cluster = plan.cluster
     sampler = plan.sampler.build(train_set) if plan.sampler else None
+    train_spec = plan.loaders['train']
+    order = EpochOrder(len(train_set), train_spec.shuffle, sampler, cluster.size, cluster.rank)
     val_loader = None
     if val_set is not None:
         spec = plan.loaders['val']
+        # each val image is scored by one process; TopKAccuracy sums the counts of all
+        shard = ds.SubsetSampler(cluster.shard(range(len(val_set)))) if cluster.parallel \
+            else None
         val_loader = build_dataloader(val_set, spec.batch_size, spec.workers, shuffle=spec.shuffle,
-                                      where='data.val', ops=plan.pipelines['val'])
-    steps = plan.loaders['train'].steps(
-        len(train_set) if sampler is None else sampler.get_num_samples(), 'data.train')
-    return RunData(classes, train_set, val_set, sampler, val_loader, steps)
+                                      where='data.val', ops=plan.pipelines['val'], sampler=shard)
+    steps = train_spec.steps(order.size, 'data.train', cluster.size)
+    return RunData(classes, train_set, val_set, sampler, order, val_loader, steps)
 
 
 def train_loader(plan, data, epoch, skip=0):
@@ -121,21 +137,25 @@ def train_loader(plan, data, epoch, skip=0):
     augment draws all follow from (seed, epoch). ``skip`` drops the first batches after they
     were drawn (a run resumed mid-epoch), so the rest of the epoch is drawn as it was."""
     seed = epoch_seed(plan.seed, epoch)
-    ds.config.set_seed(seed)
-    reseed(plan.pipelines['train'] + [plan.batch_augments, data.sampler], seed)
+    reseed([data.order, data.sampler], seed)   # the order: the same in every process
+    augment_seed = rank_seed(seed, plan.cluster.rank)
+    ds.config.set_seed(augment_seed)
+    reseed(plan.pipelines['train'] + [plan.batch_augments], augment_seed)
     spec = plan.loaders['train']
     loader = build_dataloader(
-        data.train_set, spec.batch_size, spec.workers, shuffle=spec.shuffle,
-        drop_last=spec.drop_last, where='data.train', ops=plan.pipelines['train'],
-        batch_ops=plan.batch_augments, sampler=data.sampler)
+        data.train_set, spec.batch_size, spec.workers, drop_last=spec.drop_last,
+        where='data.train', ops=plan.pipelines['train'], batch_ops=plan.batch_augments,
+        sampler=data.order)
     return loader.skip(skip) if skip else loader
 
 
-def _metrics(head, num_classes):
-    """The validation metrics: the numpy top-k of ``scripts/test.py``, inside ``Model``."""
-    metrics = {'top_1': TopKAccuracy(1)}
+def _metrics(head, num_classes, cluster):
+    """The validation metrics: the numpy top-k of ``scripts/test.py``, inside ``Model``, over
+    the val images of every process."""
+    total = cluster.all_sum if cluster.parallel else None
+    metrics = {'top_1': TopKAccuracy(1, total)}
     if 5 in head.topk and num_classes >= 5:
-        metrics['top_5'] = TopKAccuracy(5)
+        metrics['top_5'] = TopKAccuracy(5, total)
     return metrics
 
 
@@ -150,7 +170,7 @@ def build_training(plan, data, log):
     optimizer = build_optimizer(plan.optimizer, net.trainable_params(), lr_values,
                                 loss_scale=plan.precision.optimizer_loss_scale, net=net)
     model = Model(net, loss_fn=plan.loss_fn, optimizer=optimizer,
-                  metrics=_metrics(net.head, len(data.classes)),
+                  metrics=_metrics(net.head, len(data.classes), plan.cluster),
                   amp_level=plan.precision.amp_level,
                   loss_scale_manager=plan.precision.manager)
     state = RunState(steps_per_epoch=steps)
@@ -220,7 +240,7 @@ def fit(plan, data, model, callbacks, state, log):
     start = time.time()
     steps = data.steps_per_epoch
     try:
-        with stop_on_signals(state):
+        with stop_on_signals(state, decides=plan.cluster.main):
             while state.global_step < plan.max_epochs * steps and not (
                     state.diverged or state.interrupted):
                 epoch, done = divmod(state.global_step, steps)
@@ -240,7 +260,7 @@ def fit(plan, data, model, callbacks, state, log):
         raise ImageLoadError(reason) from None
     if state.diverged:
         raise TrainingDiverged(state.diverged)
-    if state.interrupted:
+    if state.interrupted and plan.cluster.main:
         save_recovery(plan, model, callbacks, state, log)
     summary = summary_of(plan, state, (time.time() - start) / 60)
     if state.best_epoch:
@@ -263,7 +283,9 @@ def save_recovery(plan, model, callbacks, state, log):
     save_checkpoint(model.train_network, path, saver.meta(epoch, state.global_step),
                     saver.ema_entries())
     config = os.path.join(plan.work_dir, os.path.basename(plan.config.filename or 'config.py'))
-    command = f"python scripts/train.py {config} --work-dir {plan.work_dir} --resume auto"
+    command = (f"bash scripts/run_distribute_train.sh {config} {plan.cluster.size}"
+               if plan.cluster.parallel else f"python scripts/train.py {config}") \
+        + f" --work-dir {plan.work_dir} --resume auto"
     message = (f"Interrupted by {state.interrupted} after global step {state.global_step} "
                f"(epoch {epoch}, step {state.global_step - epoch * state.steps_per_epoch}); "
                f"saved {path}. Resume with: {command}")

@@ -19,13 +19,17 @@ class TopKAccuracy(Metric):
     ``Model`` calls ``clear()`` before each evaluation, ``update(logits, labels)`` per batch
     (labels as class indices, or one-hot/soft rows, whose argmax is used) and ``eval()`` once;
     ``eval_results`` holds the float under the key given in ``Model(metrics={key: metric})``.
+    ``total``: in a data-parallel run, a function summing an array over all processes
+    (``Cluster.all_sum``); each process scores its share of the val images and the metric is
+    over all of them.
     """
 
-    def __init__(self, k=1):
+    def __init__(self, k=1, total=None):
         super().__init__()
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"TopKAccuracy: k must be a positive int, got {k!r}.")
         self.k = k
+        self.total = total
         self.clear()
 
     def clear(self):
@@ -43,6 +47,18 @@ class TopKAccuracy(Metric):
         self._labels.append(np.asarray(labels).reshape(-1))
 
     def eval(self):
+        if self.total is not None:   # every process calls this once per validation
+            hits, count = self.total([self._hits(), sum(len(x) for x in self._labels)])
+            if not count:
+                raise RuntimeError("TopKAccuracy.eval: no samples in any process.")
+            return float(hits / count)
         if not self._scores:
             raise RuntimeError("TopKAccuracy.eval: no samples; update() was never called.")
         return topk_accuracy(np.concatenate(self._scores), np.concatenate(self._labels), self.k)
+
+    def _hits(self):
+        """How many of this process's samples are right (top-k), as a whole number."""
+        if not self._scores:
+            return 0
+        labels = np.concatenate(self._labels)
+        return round(topk_accuracy(np.concatenate(self._scores), labels, self.k) * len(labels))
