@@ -141,10 +141,23 @@ def launch(workers, script, argv, work_dir, environ=None):
                 signal.signal(sig, handler)
     if code == 0:
         return
+    said = rank0_error(log_dir)
+    said = f"rank 0: {said}\n" if said else ''
     if signals:
-        raise LaunchFailed(f"stopped by {signal.Signals(signals[0]).name}: rank 0's last lines "
-                           f"above say what it saved and how to resume; logs in {log_dir}.",
-                           128 + signals[0])
-    raise LaunchFailed(f"the data-parallel run failed (msrun exit code {code}): rank 0's output "
-                       f"is above; every worker's log is in {log_dir} (worker_<rank>.log, "
-                       "msrun's own in msrun.log).", code)
+        raise LaunchFailed(f"{said}stopped by {signal.Signals(signals[0]).name}; every worker's "
+                           f"log is in {log_dir}.", 128 + signals[0])
+    raise LaunchFailed(f"{said}the data-parallel run failed (msrun exit code {code}); every "
+                       f"worker's log is in {log_dir} (worker_<rank>.log, msrun's own in "
+                       "msrun.log).", code)
+
+
+def rank0_error(log_dir):
+    """Rank 0's last 'ERROR: ...' line (what ms_cls told the user), or None. msrun stops
+    showing rank 0's log as soon as a worker fails, often before that line."""
+    path = os.path.join(log_dir, 'worker_0.log')
+    try:
+        with open(path, encoding='utf-8', errors='replace') as f:
+            found = [line.strip() for line in f if line.startswith('ERROR: ')]
+    except OSError:
+        return None
+    return found[-1][len('ERROR: '):] if found else None

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -155,44 +156,60 @@ def cli_options(options):
             for key, value in options.items()]
 
 
-def run_msrun(work_dir, options, extra=()):
-    """scripts/train.py --msrun 2 on a free port; the whole process group ends with it."""
+def run_msrun(work_dir, options, extra=(), interrupt_at=None):
+    """scripts/train.py --msrun 2 on a free port -> (exit code, output). With ``interrupt_at``:
+    SIGINT to the launcher (as Ctrl-C) once that text is printed. The process group is killed
+    at the end whatever happened."""
     env = {k: v for k, v in os.environ.items() if k not in ('MASTER_ADDR', 'NNODES')}
     env['MASTER_PORT'] = str(free_port())
     cmd = [sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), DEMO_CONFIG, '--msrun', '2',
            '--work-dir', work_dir, *extra, '--cfg-options', *cli_options(options)]
     proc = subprocess.Popen(cmd, cwd=work_dir + '_cwd', env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    timer = threading.Timer(240, os.killpg, (proc.pid, signal.SIGKILL))
+    timer.start()
+    lines = []
     try:
-        out, _ = proc.communicate(timeout=240)
+        for line in proc.stdout:
+            lines.append(line)
+            if interrupt_at and interrupt_at in line:
+                proc.send_signal(signal.SIGINT)
+                interrupt_at = None
+        proc.wait()
     finally:
+        timer.cancel()
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    assert proc.returncode == 0, out[-3000:]
-    return out
+    return proc.returncode, ''.join(lines)
 
 
 def test_two_workers_equal_one_process_on_twice_the_batch(tiny_demo, tmp_path):
     from ms_cls.engine.trainer import train
     base = {'data.train.data_prefix': f'{tiny_demo}/train',
-            'data.val.data_prefix': f'{tiny_demo}/val', 'runner.max_epochs': 1,
+            'data.val.data_prefix': f'{tiny_demo}/val',
             'log_config.interval': 1, 'lr_config.step': [1], 'lr_config.warmup_iters': 3,
-            'lr_config.warmup_by_epoch': False, **EXACT}
+            'lr_config.warmup_by_epoch': False, 'checkpoint_config.interval': 1,
+            'checkpoint_config.max_keep_ckpts': -1, **EXACT}
     work = str(tmp_path / 'dp')
     os.makedirs(work + '_cwd')
-    out = run_msrun(work, {**base, 'data.samples_per_gpu': 8})
+    # Ctrl-C during the first epoch: rank 0 stops after its step and saves recovery.ckpt
+    code, out = run_msrun(work, {**base, 'data.samples_per_gpu': 8, 'runner.max_epochs': 2},
+                          interrupt_at='step:[    2/    5]')
+    assert code == 130, out[-3000:]
     assert 'data parallel: process 0 of 2' in out and 'process 1 of 2' not in out
-    # resumed the same way: a second launch continues the run for its second epoch
-    out = run_msrun(work, {**base, 'data.samples_per_gpu': 8, 'runner.max_epochs': 2},
-                    ['--resume', 'auto'])
+    assert 'run_distribute_train.sh' in out and 'Resume with' in out
+    assert os.path.isfile(os.path.join(work, 'recovery.ckpt'))
+    # resumed the same way, on to the end of the second epoch
+    code, out = run_msrun(work, {**base, 'data.samples_per_gpu': 8, 'runner.max_epochs': 2},
+                          ['--resume', 'auto'])
+    assert code == 0, out[-3000:]
     assert 'Resuming from' in out
     assert os.listdir(work + '_cwd') == [], "nothing written into the current folder"
 
     single = str(tmp_path / 'single')
-    ref = tiny_cfg(tiny_demo, **{**base, 'data.samples_per_gpu': 16, 'runner.max_epochs': 2,
-                                 'checkpoint_config.max_keep_ckpts': -1})
+    ref = tiny_cfg(tiny_demo, **{**base, 'data.samples_per_gpu': 16, 'runner.max_epochs': 2})
     train(ref, single)
 
     assert weight_gap(work, single, 'epoch_1.ckpt') < TOLERANCE

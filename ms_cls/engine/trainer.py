@@ -149,10 +149,18 @@ def train_loader(plan, data, epoch, skip=0):
     return loader.skip(skip) if skip else loader
 
 
-def _metrics(head, num_classes, cluster):
+def _metrics(head, num_classes, cluster, state):
     """The validation metrics: the numpy top-k of ``scripts/test.py``, inside ``Model``, over
-    the val images of every process."""
-    total = cluster.all_sum if cluster.parallel else None
+    the val images of every process.
+
+    ``Model.fit`` validates even after a signal stopped the epoch early; then rank 0 alone is
+    validating (the other ranks let the signal pass and are at their next step's gradient
+    sum), so the counts are not summed: two different collectives would meet and fail
+    (measured: "RunRingAllReduce Memcpy error") before rank 0 wrote its recovery checkpoint."""
+    def total(values):
+        return values if state.interrupted else cluster.all_sum(values)
+
+    total = total if cluster.parallel else None
     metrics = {'top_1': TopKAccuracy(1, total)}
     if 5 in head.topk and num_classes >= 5:
         metrics['top_5'] = TopKAccuracy(5, total)
@@ -169,11 +177,11 @@ def build_training(plan, data, log):
     net = plan.net
     optimizer = build_optimizer(plan.optimizer, net.trainable_params(), lr_values,
                                 loss_scale=plan.precision.optimizer_loss_scale, net=net)
+    state = RunState(steps_per_epoch=steps)
     model = Model(net, loss_fn=plan.loss_fn, optimizer=optimizer,
-                  metrics=_metrics(net.head, len(data.classes), plan.cluster),
+                  metrics=_metrics(net.head, len(data.classes), plan.cluster, state),
                   amp_level=plan.precision.amp_level,
                   loss_scale_manager=plan.precision.manager)
-    state = RunState(steps_per_epoch=steps)
     built = {}
     for hook in plan.hooks:
         if hook == 'position':
