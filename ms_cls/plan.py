@@ -20,6 +20,7 @@ from .distributed import join_cluster
 from .engine.ema import ema_spec
 from .engine.optim import optimizer_spec
 from .engine.precision import NOT_SET, Precision, precision_for
+from .engine.sink import sink_spec
 from .engine.schedules import base_momentum, lr_schedule_spec, schedule_spec, scaled_lr
 from .models.builder import build_loss, build_model
 from .runtime import init_context
@@ -49,7 +50,7 @@ TOP_LEVEL_KEYS = (
     'model', 'data', 'optimizer', 'optimizer_config', 'lr_config', 'momentum_config', 'runner',
     'checkpoint_config', 'log_config', 'evaluation', 'load_from', 'resume_from', 'work_dir',
     'device_target', 'mode', 'amp_level', 'loss_scale', 'seed', 'deterministic', 'custom_hooks',
-    'auto_scale_lr', 'fp16', 'workflow',
+    'auto_scale_lr', 'fp16', 'workflow', 'dataset_sink_mode', 'sink_size',
 )
 
 #: mmcls runtime keys that have no meaning in MindSpore: rejected with what to do instead, so
@@ -91,6 +92,7 @@ class RunPlan:
     base_momentum: float
     ema: object                     # EMASpec or None
     precision: Precision
+    sink: object                    # SinkSpec: dataset sink mode (engine/sink.py)
     max_epochs: int
     eval_interval: int
     log_interval: int
@@ -149,6 +151,7 @@ def build_plan(cfg, work_dir=None):
         momentum=schedules.momentum, base_momentum=schedules.base_momentum, ema=ema,
         precision=precision_for(cfg.get('amp_level'), cfg.get('loss_scale', NOT_SET),
                                 cfg.get('fp16'), device),
+        sink=sink_spec(cfg.get('dataset_sink_mode', 'auto'), cfg.get('sink_size', 'auto'), device),
         max_epochs=schedules.max_epochs,
         eval_interval=positive_int(evaluation, 'interval', 1),
         log_interval=positive_int(cfg.get('log_config') or {}, 'interval', 100),

@@ -7,6 +7,9 @@ and fills ``cb_params.eval_results``; ``cur_step_num`` is already incremented in
 The trainer calls ``fit`` once per epoch (each epoch's loader has its own seed), and every call
 counts steps from 0, so :class:`StepPosition` sets the run's global step first; the step within
 the epoch comes from ``RunState.steps_per_epoch`` (a resumed epoch's loader is shorter).
+The callbacks place themselves by that global step, never by MindSpore's epoch count: in
+dataset sink mode (engine/sink.py) MindSpore counts one epoch per sink and calls the step
+callbacks once per sink, with ``cur_step_num`` grown by the sink's steps.
 """
 import math
 import os
@@ -40,6 +43,14 @@ class RunState:
     def step_in_epoch(self, global_step):
         """1-based step within its epoch of the 1-based ``global_step``."""
         return (global_step - 1) % self.steps_per_epoch + 1
+
+    def epoch_of(self, global_step):
+        """1-based epoch of the 1-based ``global_step``."""
+        return (global_step - 1) // self.steps_per_epoch + 1
+
+    def epoch_ends(self, global_step):
+        """Whether ``global_step`` (steps done) is the last step of an epoch."""
+        return global_step > 0 and global_step % self.steps_per_epoch == 0
 
     @property
     def best(self):
@@ -82,9 +93,18 @@ class TrainMonitor(Callback):
         self.max_epochs = max_epochs
         self.log_interval = max(1, int(log_interval))
         self.losses = []
+        self.epoch_open = False    # within an epoch: its losses and time are being added up
+
+    def on_train_begin(self, run_context):
+        self.last_step = run_context.original_args().cur_step_num
+        self.epoch_open = False    # a resumed epoch's figures start at the resume
 
     def on_train_epoch_begin(self, run_context):
+        if self.epoch_open:        # a sink within an epoch (engine/sink.py)
+            return
+        self.epoch_open = True
         self.losses = []
+        self.steps_run = 0
         self.epoch_start = time.perf_counter()
         self.train_seconds = 0.0
 
@@ -93,10 +113,13 @@ class TrainMonitor(Callback):
 
     def on_train_step_end(self, run_context):
         cb = run_context.original_args()
-        step_seconds = time.perf_counter() - self.step_start
+        ran = cb.cur_step_num - self.last_step     # 1, or a sink's steps
+        self.last_step = cb.cur_step_num
+        self.steps_run += ran
+        step_seconds = (time.perf_counter() - self.step_start) / max(1, ran)
         self.train_seconds = time.perf_counter() - self.epoch_start
         loss = step_loss(cb.net_outputs)
-        epoch = cb.cur_epoch_num - 1
+        epoch = self.state.epoch_of(cb.cur_step_num) - 1
         steps = self.state.steps_per_epoch
         step = self.state.step_in_epoch(cb.cur_step_num)
         lr = float(self.lr_schedule[cb.cur_step_num - 1])
@@ -111,17 +134,19 @@ class TrainMonitor(Callback):
             return
         self.losses.append(loss)
         self.state.last_loss = loss
-        if step % self.log_interval == 0 or step == steps:
+        if step // self.log_interval > (step - ran) // self.log_interval or step == steps:
             self.log.step(epoch + 1, self.max_epochs, step, steps, loss,
                           float(np.mean(self.losses)), step_seconds, lr)
 
     def on_train_epoch_end(self, run_context):
-        if self.state.diverged or self.state.interrupted:
-            return
         cb = run_context.original_args()
-        self.state.epoch = cb.cur_epoch_num
-        self.log.epoch(cb.cur_epoch_num, self.train_seconds, len(self.losses),
-                       float(np.mean(self.losses)))
+        if self.state.diverged or self.state.interrupted \
+                or not self.state.epoch_ends(cb.cur_step_num):
+            return
+        self.epoch_open = False
+        epoch = self.state.epoch_of(cb.cur_step_num)
+        self.state.epoch = epoch
+        self.log.epoch(epoch, self.train_seconds, self.steps_run, float(np.mean(self.losses)))
         self.state.val = {}
         results = cb.get('eval_results') or {}   # absent on epochs without validation
         if 'top_1' not in results:
@@ -129,11 +154,10 @@ class TrainMonitor(Callback):
         top1 = float(results['top_1'])
         top5 = float(results['top_5']) if 'top_5' in results else None
         self.state.val = {TOP1: top1, **({TOP5: top5} if top5 is not None else {})}
-        self.log.val(cb.cur_epoch_num, self.max_epochs, self.state.steps_per_epoch,
-                     self.state.last_loss,
+        self.log.val(epoch, self.max_epochs, self.state.steps_per_epoch, self.state.last_loss,
                      self.state.val)
         if top1 > self.state.best_top1:
-            self.state.best_top1, self.state.best_epoch = top1, cb.cur_epoch_num
+            self.state.best_top1, self.state.best_epoch = top1, epoch
 
 
 class CheckpointSaver(Callback):
@@ -192,10 +216,11 @@ class CheckpointSaver(Callback):
         self.keep(path)
 
     def on_train_epoch_end(self, run_context):
-        if self.state.diverged or self.state.interrupted:
-            return
         cb = run_context.original_args()
-        epoch = cb.cur_epoch_num
+        if self.state.diverged or self.state.interrupted \
+                or not self.state.epoch_ends(cb.cur_step_num):
+            return
+        epoch = self.state.epoch_of(cb.cur_step_num)
         meta = self.meta(epoch, cb.cur_step_num)
         latest = os.path.join(self.work_dir, 'latest.ckpt')
         save_checkpoint(cb.train_network, latest, meta, self.ema_entries())

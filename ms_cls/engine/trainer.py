@@ -32,6 +32,7 @@ from .callbacks import CheckpointSaver, MomentumSchedule, RunState, StepPosition
 from .ema import EMAHook
 from .log import IMAGE_LOAD, SAVE_FAILED, RunLog
 from .optim import build_optimizer
+from .sink import fit_calls, sink_steps
 from .resume import (RECOVERY, Interrupted, check_new_run, exit_code, find_resume, restore,
                      stop_on_signals)
 
@@ -87,6 +88,9 @@ def run(plan):
                 log.info(f"{point.path}: the run finished all {plan.max_epochs} epochs; nothing "
                          "to resume (raise runner.max_epochs to train on).")
                 return summary_of(plan, state, 0.0)
+        if plan.sink.enabled:   # an explicit sink_size that does not fit stops here
+            log.info(f"{plan.sink.line}; {sink_size(plan, data.steps_per_epoch, 0)} steps per "
+                     "sink")
         cluster.barrier()   # every process has checked the work dir before rank 0 writes it
         if cluster.main:
             write_run_files(plan, data, log, state.global_step if point else None)
@@ -242,6 +246,13 @@ def write_run_files(plan, data, log, resumed_step=None):
                samples_per_gpu=plan.loaders['train'].batch_size)
 
 
+def sink_size(plan, steps, done):
+    """Steps per sink for the rest of an epoch (1 without sink mode, engine/sink.py)."""
+    every = [] if plan.ckpt_by_epoch else [('checkpoint_config.interval', plan.ckpt_interval)]
+    return sink_steps(plan.sink, steps, done, plan.log_interval, every,
+                      per_step=plan.momentum is not None or plan.ema is not None)
+
+
 def fit(plan, data, model, callbacks, state, log):
     """One ``Model.fit`` call per epoch, validating every ``evaluation.interval`` epochs; on
     SIGINT/SIGTERM a recovery checkpoint after the current step. -> summary dict."""
@@ -252,9 +263,15 @@ def fit(plan, data, model, callbacks, state, log):
             while state.global_step < plan.max_epochs * steps and not (
                     state.diverged or state.interrupted):
                 epoch, done = divmod(state.global_step, steps)
-                model.fit(epoch + 1, train_loader(plan, data, epoch, done),
-                          valid_dataset=data.val_loader, valid_frequency=plan.eval_interval,
-                          callbacks=callbacks, dataset_sink_mode=False, initial_epoch=epoch)
+                sink = sink_size(plan, steps, done)
+                # in sink mode MindSpore counts a sink as an epoch
+                calls = fit_calls(steps, done, sink) if plan.sink.enabled else 1
+                validate = (epoch + 1) % plan.eval_interval == 0
+                model.fit(calls, train_loader(plan, data, epoch, done),
+                          valid_dataset=data.val_loader if validate else None,
+                          valid_frequency=calls, callbacks=callbacks,
+                          dataset_sink_mode=plan.sink.enabled,
+                          sink_size=sink if plan.sink.enabled else -1)   # else it cuts epochs
     except SaveFailed as err:
         log.error(SAVE_FAILED, str(err), console=False)
         raise
