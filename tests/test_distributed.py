@@ -226,3 +226,38 @@ def test_two_workers_equal_one_process_on_twice_the_batch(tiny_demo, tmp_path):
     assert len(logs) == 2, "each launch keeps its own logs"
     with open(os.path.join(logs[0], 'worker_1.log'), encoding='utf-8') as f:
         assert 'process 1 of 2' in f.read()
+
+
+class RecordedCluster(Cluster):
+    """A rank whose sums add what the other rank sent (recorded from its own run)."""
+
+    def __init__(self, rank, size, others=None):
+        super().__init__(rank, size)
+        object.__setattr__(self, 'sent', [])
+        object.__setattr__(self, 'others', others or [])
+
+    def all_sum(self, values):
+        self.sent.append(np.asarray(values, dtype=np.float64))
+        other = self.others[len(self.sent) - 1] if self.others else 0
+        return self.sent[-1] + other
+
+
+def test_decode_check_is_split_over_ranks_and_every_rank_learns_every_result(tmp_path):
+    from PIL import Image
+    from ms_cls.data.scan import _decode_all
+    paths = []
+    for i in range(5):
+        path = tmp_path / f'{i}.jpg'
+        Image.new('RGB', (8, 8), (i * 40, 0, 0)).save(path)
+        paths.append(str(path))
+    (tmp_path / '3.jpg').write_bytes(b'not a jpeg')       # rank 1's share: 1, 3
+    todo = [(p, p, (0, 0)) for p in paths]
+    rank1 = RecordedCluster(1, 2)
+    found1 = _decode_all(todo, 2, rank1)
+    rank0 = RecordedCluster(0, 2, others=rank1.sent)
+    found0 = _decode_all(todo, 2, rank0)
+    assert rank1.sent[0].tolist() == [0, 0, 0, 1, 0]      # rank 1 decoded only its share
+    assert found0 == found1
+    assert [reason is None for reason in found0] == [True, True, True, False, True]
+    assert rank0.sent[0].tolist() == [0, 0, 0, 0, 0]      # its share (0, 2, 4) decodes
+    assert 'UnidentifiedImageError' in found0[3]
