@@ -156,12 +156,13 @@ def cli_options(options):
             for key, value in options.items()]
 
 
-def run_msrun(work_dir, options, extra=(), interrupt_at=None):
+def run_msrun(work_dir, options, extra=(), interrupt_at=None, env_extra=None):
     """scripts/train.py --msrun 2 on a free port -> (exit code, output). With ``interrupt_at``:
     SIGINT to the launcher (as Ctrl-C) once that text is printed. The process group is killed
     at the end whatever happened."""
     env = {k: v for k, v in os.environ.items() if k not in ('MASTER_ADDR', 'NNODES')}
     env['MASTER_PORT'] = str(free_port())
+    env.update(env_extra or {})
     cmd = [sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), DEMO_CONFIG, '--msrun', '2',
            '--work-dir', work_dir, *extra, '--cfg-options', *cli_options(options)]
     proc = subprocess.Popen(cmd, cwd=work_dir + '_cwd', env=env, stdout=subprocess.PIPE,
@@ -261,3 +262,18 @@ def test_decode_check_is_split_over_ranks_and_every_rank_learns_every_result(tmp
     assert [reason is None for reason in found0] == [True, True, True, False, True]
     assert rank0.sent[0].tolist() == [0, 0, 0, 0, 0]      # its share (0, 2, 4) decodes
     assert 'UnidentifiedImageError' in found0[3]
+
+
+def test_a_failing_worker_ends_the_launch_with_rank_0s_error(tiny_demo, tmp_path):
+    work = str(tmp_path / 'taken')
+    os.makedirs(work)
+    os.makedirs(work + '_cwd')
+    open(os.path.join(work, 'latest.ckpt'), 'wb').close()   # another run's checkpoint
+    # msrun's scheduler ends a failed launch once the dead workers' heartbeats time out
+    code, out = run_msrun(work, {'data.train.data_prefix': f'{tiny_demo}/train',
+                                 'data.val.data_prefix': f'{tiny_demo}/val'},
+                          env_extra={'MS_NODE_TIMEOUT': '5'})
+    assert code == 1
+    assert f"rank 0: {work} holds a run (latest.ckpt)" in out
+    assert 'worker_<rank>.log' in out
+    assert os.path.getsize(os.path.join(work, 'latest.ckpt')) == 0
