@@ -23,7 +23,7 @@ ROOT = os.path.dirname(HERE)
 #: modules that train many small runs (end to end, resume, plan, disk faults).
 ALONE = [['test_swin.py'], ['test_seed_configs.py', 'test_optimizers.py', 'test_weights.py'],
          ['test_train_e2e.py', 'test_resume.py', 'test_plan.py', 'test_disk_safety.py',
-          'test_runtime.py']]
+          'test_runtime.py', 'test_distributed.py']]
 #: pytest's order of the summary counts.
 KINDS = ('failed', 'passed', 'skipped', 'deselected', 'xfailed', 'xpassed', 'warnings', 'errors')
 COUNT = re.compile(r'(\d+) (failed|passed|skipped|deselected|xfailed|xpassed|warnings?|errors?)\b')

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import DEMO_CONFIG, ROOT, tiny_cfg
+from ms_cls.analysis.runs import run_row
 from ms_cls.checkpoint import read_checkpoint
 from ms_cls.data.builder import LoaderSpec
 from ms_cls.data.samplers import ClassBalancedSampler, EpochOrder
@@ -220,6 +221,8 @@ def test_two_workers_equal_one_process_on_twice_the_batch(tiny_demo, tmp_path):
     ref_val = load_json_log(glob.glob(os.path.join(single, '*.log.json'))[0]).val
     assert dist_val['accuracy_top-1'].iloc[-1] == pytest.approx(
         ref_val['accuracy_top-1'].iloc[-1])
+    # the run table shows the step's total batch, as for the single process
+    assert run_row(work)[0]['batch'] == run_row(single)[0]['batch'] == 16
     # rank 0 writes the run's files; the other rank's console is in msrun's log folder
     assert len(glob.glob(os.path.join(work, '*.log'))) == 1
     assert not glob.glob(os.path.join(work, 'rank_*'))

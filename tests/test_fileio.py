@@ -81,6 +81,7 @@ MODULE_WRITERS = {('os', 'replace'), ('json', 'dump'), ('np', 'save'), ('shutil'
 NOT_ATOMIC = {
     'ms_cls/engine/log.py': (2, 'the run logs are appended and flushed line by line'),
     'ms_cls/data/demo.py': (2, 'writes inside a temporary folder renamed over the data set'),
+    'ms_cls/launch.py': (1, "msrun's own output, streamed into a new folder per launch"),
 }
 
 

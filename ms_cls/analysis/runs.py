@@ -142,7 +142,9 @@ def run_row(work_dir):
     except (ConfigError, AttributeError, TypeError) as err:
         notes.append(f"{work_dir}: config columns left empty ({err})")
         batch = None
-    row['batch'] = log.meta.get('samples_per_gpu', batch)   # x 1 device: ms_cls trains on one
+    # the step's total batch: per process x processes (a data-parallel run's meta has both)
+    per_process = log.meta.get('samples_per_gpu', batch)
+    row['batch'] = None if per_process is None else per_process * log.meta.get('processes', 1)
     epochs = log.epochs_done()
     row.update(epochs=epochs, max_epochs=log.meta.get('max_epochs'))
     val = log.val

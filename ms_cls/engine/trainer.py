@@ -243,7 +243,7 @@ def write_run_files(plan, data, log, resumed_step=None):
                amp_level=plan.precision.amp_level, config=cfg.filename, seed=plan.seed,
                python=platform.python_version(), classes=len(data.classes),
                max_epochs=plan.max_epochs, steps_per_epoch=data.steps_per_epoch,
-               samples_per_gpu=plan.loaders['train'].batch_size)
+               samples_per_gpu=plan.loaders['train'].batch_size, processes=plan.cluster.size)
 
 
 def sink_size(plan, steps, done):
