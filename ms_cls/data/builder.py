@@ -186,7 +186,8 @@ def build_sampler(sampler_cfg, dataset, where='data.sampler'):
 class _Rows:
     """The loader's source: per sample its index (or, for a dataset without ``load_image``,
     its image), label and position in the epoch's order. It runs in one thread and does no
-    decoding, so it never is the serial stage; the position seeds the Python ops of that row."""
+    decoding, so it never is the serial stage; the position seeds the Python ops of that row
+    (counted over the loader's life, so an epoch read twice from one loader draws anew)."""
 
     def __init__(self, dataset):
         self.dataset = dataset
@@ -206,7 +207,9 @@ class _Rows:
 
 
 #: The epoch position of the row each worker thread is transforming, by thread id: a map worker
-#: runs all of a row's ops in its own thread, so its Python ops find their row here.
+#: runs all of a row's ops in its own thread, so its Python ops find their row here. (Not a
+#: threading.local: MindSpore's C++ threads may get a new Python thread state per call.) One
+#: int per thread id; ids are reused as threads come and go.
 _ROW_IN_THREAD = {}
 
 
@@ -228,17 +231,20 @@ class _PerRowDraws:
     """A Python op that draws from ``self.rng`` (RandAugment, AutoAugment, ColorJitter,
     RandomErasing), run on a copy whose generator is seeded from (the op's generator at build
     time, the row's position). Its draws then depend on the epoch seed and the position only,
-    not on which of the parallel workers gets the row or when, so a run repeats with any
-    number of workers and no two rows share a stream."""
+    not on which of the parallel workers gets the row or when: the same with any number of
+    workers, and no two rows share a stream. (Sharing one generator between worker threads made
+    runs with 2 workers draw differently each time.)"""
 
     def __init__(self, op):
         self.op = op
-        if isinstance(op.rng, random.Random):
-            self.base = op.rng.getrandbits(64)
-            self.generator = lambda position: random.Random((self.base << 40) + position)
-        else:
-            self.base = int(op.rng.integers(2 ** 63))
-            self.generator = lambda position: np.random.default_rng([self.base, position])
+        self.python_random = isinstance(op.rng, random.Random)
+        self.base = op.rng.getrandbits(64) if self.python_random else int(op.rng.integers(2 ** 63))
+
+    def generator(self, position):
+        """The row's own generator, of the op's kind (random.Random or numpy's)."""
+        if self.python_random:
+            return random.Random((self.base << 40) + position)
+        return np.random.default_rng([self.base, position])
 
     def __call__(self, image):
         own = copy.copy(self.op)

@@ -319,6 +319,7 @@ class CustomDataset:
         self.samples = kept
 
     def label_of(self, index):
+        """The label of sample ``index``, read without decoding its image."""
         return self.samples[index][1]
 
     def load_image(self, index):
