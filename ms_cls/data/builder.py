@@ -280,7 +280,11 @@ def build_dataloader(dataset, samples_per_gpu, workers_per_gpu=2, shuffle=False,
     in a process map ran 461 img/s with 1 worker, 352 with 2; a process-worker source 1048 and
     382); several source threads hit the same polling (680 -> 319 img/s). MindSpore's C++
     ``vision.Decode`` takes 1.22 ms per image against Pillow's 0.67 ms, so Pillow decodes (its
-    decoder releases the GIL: 2 threads decode 1.79x as fast as 1, RandAugment runs 1.95x).
+    decoder releases the GIL: 2 threads decode 1.79x as fast as 1, RandAugment runs 1.95x; by
+    Amdahl that leaves about 12% of a decode holding the GIL, a cap near 8 workers' worth per
+    process, an estimate: not measured beyond these 2 cores). One worker is one lane, as in
+    mmcls's torch loader: with ``workers_per_gpu=1`` it is slower than the old loader, whose
+    source thread decoded alongside its worker.
     """
     if not isinstance(samples_per_gpu, int) or samples_per_gpu < 1:
         raise ConfigError(f"data.samples_per_gpu must be a positive int, got {samples_per_gpu!r}.")
