@@ -274,12 +274,15 @@ def build_dataloader(dataset, samples_per_gpu, workers_per_gpu=2, shuffle=False,
     Why this shape (benchmarks/loader_scaling.py, 400x300 JPEGs, 2 cores): each worker does the
     whole per-image work (Pillow decode, then the C++ and Python ops), so throughput grows with
     the workers until the cores are used. The old loader decoded in the one source thread, which
-    capped it at that thread's pace. Rejected, measured here: MindSpore's Python process workers
+    capped it at that thread's pace. The workers are threads: no shared-memory sizes
+    (max_rowsize) to set for large images and no processes to end. Rejected, measured here
+    without RandAugment: MindSpore's Python process workers
     (GeneratorDataset or map, python_multiprocessing=True) cost more than they save (their
     parent polls for results with 0.1 s sleeps, and a process map round-trips every row: decode
     in a process map ran 461 img/s with 1 worker, 352 with 2; a process-worker source 1048 and
     382); several source threads hit the same polling (680 -> 319 img/s). MindSpore's C++
-    ``vision.Decode`` takes 1.22 ms per image against Pillow's 0.67 ms, so Pillow decodes (its
+    ``vision.Decode`` gave the same pixels on the 200 benchmark JPEGs but took 1.22 ms per image
+    against 0.79 ms for ``load_rgb`` (EXIF and array included), so Pillow decodes (its
     decoder releases the GIL: 2 threads decode 1.79x as fast as 1, RandAugment runs 1.95x; by
     Amdahl that leaves about 12% of a decode holding the GIL, a cap near 8 workers' worth per
     process, an estimate: not measured beyond these 2 cores). One worker is one lane, as in
