@@ -4,10 +4,15 @@ The run plan checks the data section into values (a dataset config per split, a 
 split, a SamplerSpec, a ScanSpec for the decode check) before any folder is scanned; the datasets,
 sampler and loaders are built from those once the run starts.
 """
+import copy
 import inspect
+import itertools
 import os
+import random
+import threading
 from dataclasses import dataclass
 
+import numpy as np
 import mindspore.dataset as ds
 
 from ..errors import ConfigError
@@ -180,16 +185,111 @@ def build_sampler(sampler_cfg, dataset, where='data.sampler'):
     return None if spec is None else spec.build(dataset)
 
 
+class _Rows:
+    """The loader's source: per sample its index (or, for a dataset without ``load_image``,
+    its image), label and position in the epoch's order. It runs in one thread and does no
+    decoding, so it never is the serial stage; the position seeds the Python ops of that row
+    (counted over the loader's life, so an epoch read twice from one loader draws anew)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.decoded_here = not hasattr(dataset, 'load_image')
+        self.next_position = itertools.count()
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        position = np.array(next(self.next_position), dtype=np.int64)
+        if self.decoded_here:
+            image, label = self.dataset[index]
+            return image, label, position
+        return (np.array(index, dtype=np.int64),
+                np.array(self.dataset.label_of(index), dtype=np.int32), position)
+
+
+#: The epoch position of the row each worker thread is transforming, by thread id: a map worker
+#: runs all of a row's ops in its own thread, so its Python ops find their row here. (Not a
+#: threading.local: MindSpore's C++ threads may get a new Python thread state per call.) One
+#: int per thread id; ids are reused as threads come and go.
+_ROW_IN_THREAD = {}
+
+
+class _StartRow:
+    """The first op of every worker: note the row's position for this thread, and decode the
+    image (Pillow, ``load_rgb``: the same pixels and errors as before) unless the source did."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __call__(self, image, position):
+        _ROW_IN_THREAD[threading.get_ident()] = int(position)
+        if image.ndim == 0:
+            return self.dataset.load_image(int(image))
+        return image
+
+
+class _PerRowDraws:
+    """A Python op that draws from ``self.rng`` (RandAugment, AutoAugment, ColorJitter,
+    RandomErasing), run on a copy whose generator is seeded from (the op's generator at build
+    time, the row's position). Its draws then depend on the epoch seed and the position only,
+    not on which of the parallel workers gets the row or when: the same with any number of
+    workers, and no two rows share a stream. (Sharing one generator between worker threads made
+    runs with 2 workers draw differently each time.)"""
+
+    def __init__(self, op):
+        self.op = op
+        self.python_random = isinstance(op.rng, random.Random)
+        self.base = op.rng.getrandbits(64) if self.python_random else int(op.rng.integers(2 ** 63))
+
+    def generator(self, position):
+        """The row's own generator, of the op's kind (random.Random or numpy's)."""
+        if self.python_random:
+            return random.Random((self.base << 40) + position)
+        return np.random.default_rng([self.base, position])
+
+    def __call__(self, image):
+        own = copy.copy(self.op)
+        own.rng = self.generator(_ROW_IN_THREAD[threading.get_ident()])
+        return own(image)
+
+
+def _per_row(op):
+    draws = getattr(op, 'rng', None) is not None and not hasattr(op, 'implementation')
+    return _PerRowDraws(op) if draws else op
+
+
 def build_dataloader(dataset, samples_per_gpu, workers_per_gpu=2, shuffle=False,
                      drop_last=False, where='data', ops=None, batch_ops=None, sampler=None):
-    """Source (Pillow decode in threads) -> vision ops in C++ workers -> batch [-> batch_ops].
+    """Sample indices (one thread) -> ``workers_per_gpu`` workers that each decode a row and run
+    all its ops -> batch [-> batch_ops].
 
+    ``dataset``: a ``CustomDataset``, or any sequence of (HWC uint8 image, label) (then the
+    images are read in the one source thread, as before).
     ``ops``: the dataset's pipeline already built by ``build_pipeline`` (built here if None).
     ``batch_ops``: a callable on whole batches ``(images, labels) -> (images, labels)``, such as
     ``build_batch_augments``'s op; one worker, so its random draws follow the batch order.
     ``sampler``: the indices to read (a ``build_sampler`` sampler or another
     ``mindspore.dataset.Sampler``; an epoch may be longer than the dataset); it replaces
     ``shuffle``, which MindSpore does not accept together with a sampler.
+
+    Why this shape (benchmarks/loader_scaling.py, 400x300 JPEGs, 2 cores): each worker does the
+    whole per-image work (Pillow decode, then the C++ and Python ops), so throughput grows with
+    the workers until the cores are used. The old loader decoded in the one source thread, which
+    capped it at that thread's pace. The workers are threads: no shared-memory sizes
+    (max_rowsize) to set for large images and no processes to end. Rejected, measured here
+    without RandAugment: MindSpore's Python process workers
+    (GeneratorDataset or map, python_multiprocessing=True) cost more than they save (their
+    parent polls for results with 0.1 s sleeps, and a process map round-trips every row: decode
+    in a process map ran 461 img/s with 1 worker, 352 with 2; a process-worker source 1048 and
+    382); several source threads hit the same polling (680 -> 319 img/s). MindSpore's C++
+    ``vision.Decode`` gave the same pixels on the 200 benchmark JPEGs but took 1.22 ms per image
+    against 0.79 ms for ``load_rgb`` (EXIF and array included), so Pillow decodes (its
+    decoder releases the GIL: 2 threads decode 1.79x as fast as 1, RandAugment runs 1.95x; by
+    Amdahl that leaves about 12% of a decode holding the GIL, a cap near 8 workers' worth per
+    process, an estimate: not measured beyond these 2 cores). One worker is one lane, as in
+    mmcls's torch loader: with ``workers_per_gpu=1`` it is slower than the old loader, whose
+    source thread decoded alongside its worker.
     """
     if not isinstance(samples_per_gpu, int) or samples_per_gpu < 1:
         raise ConfigError(f"data.samples_per_gpu must be a positive int, got {samples_per_gpu!r}.")
@@ -200,12 +300,12 @@ def build_dataloader(dataset, samples_per_gpu, workers_per_gpu=2, shuffle=False,
     workers = max(1, int(workers_per_gpu))
     if ops is None:
         ops = build_pipeline(dataset.pipeline, f'{where}.pipeline')
-    # one source thread: two Python threads decoding contend for the GIL and were 3-9x slower
-    # here (benchmarks/eval_throughput.py); the vision ops below run in C++ workers
-    loader = ds.GeneratorDataset(dataset, column_names=['image', 'label'],
+    loader = ds.GeneratorDataset(_Rows(dataset), column_names=['image', 'label', 'position'],
                                  shuffle=shuffle if sampler is None else None, sampler=sampler,
                                  num_parallel_workers=1, python_multiprocessing=False)
-    loader = loader.map(operations=ops, input_columns='image', num_parallel_workers=workers)
+    loader = loader.map(operations=[_StartRow(dataset)] + [_per_row(op) for op in ops],
+                        input_columns=['image', 'position'], output_columns=['image'],
+                        num_parallel_workers=workers)
     loader = loader.batch(samples_per_gpu, drop_remainder=drop_last)
     if batch_ops is not None:
         loader = loader.map(operations=batch_ops, input_columns=['image', 'label'],

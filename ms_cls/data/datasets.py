@@ -318,9 +318,17 @@ class CustomDataset:
                                                              if self.with_label else '.'))
         self.samples = kept
 
+    def label_of(self, index):
+        """The label of sample ``index``, read without decoding its image."""
+        return self.samples[index][1]
+
+    def load_image(self, index):
+        """The decoded image of sample ``index`` (HWC RGB uint8): the loader calls this in its
+        parallel workers and reads labels itself, so decoding is not one serial stage."""
+        return load_rgb(self.samples[index][0])
+
     def __getitem__(self, index):
-        path, label = self.samples[index]
-        return load_rgb(path), np.array(label, dtype=np.int32)
+        return self.load_image(index), np.array(self.samples[index][1], dtype=np.int32)
 
 
 def broken_listing(broken, n=10):

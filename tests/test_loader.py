@@ -1,0 +1,138 @@
+"""build_dataloader's parallel workers: the same pixels and errors as load_rgb, per-row random
+draws that repeat with any number of workers, any MindSpore sampler, nothing left running."""
+import gc
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+import mindspore.dataset as ds
+from PIL import Image
+
+from ms_cls.data.builder import build_dataloader
+from ms_cls.data.datasets import CustomDataset, image_load_error, load_rgb
+from ms_cls.data.pipeline import build_pipeline
+from ms_cls.data.seeding import reseed
+
+AS_DECODED = []        # no transform: TypeCast(float32) + HWC2CHW, so the pixels come back
+RAND_AUG = dict(type='RandAugment', policies=[
+    dict(type='Rotate', magnitude_key='angle', magnitude_range=(0, 30)),
+    dict(type='Solarize', magnitude_key='thr', magnitude_range=(256, 0)),
+    dict(type='Brightness', magnitude_key='magnitude', magnitude_range=(0, 0.9))],
+    num_policies=2, total_level=10, magnitude_level=9, magnitude_std=0.5)
+
+
+def rows(loader):
+    return [(image, label) for batch, labels in loader.create_tuple_iterator(
+        output_numpy=True, num_epochs=1) for image, label in zip(batch, labels)]
+
+
+def odd_files(root):
+    """One file per decode rule that load_rgb applies, each in its own class folder."""
+    noise = np.random.default_rng(0).integers(0, 256, (10, 14, 3), dtype=np.uint8)
+    files = {}
+
+    def put(name, save):
+        path = os.path.join(root, name.split('.')[0], name)
+        os.makedirs(os.path.dirname(path))
+        save(path)
+        files[name] = path
+    put('cmyk.jpg', lambda p: Image.fromarray(noise).convert('CMYK').save(p, quality=95))
+    put('deep.png', lambda p: Image.fromarray(noise[..., 0].astype(np.uint16) * 257).save(p))
+    palette = Image.fromarray(noise).convert('P', palette=Image.ADAPTIVE, colors=16)
+    put('palette.png', lambda p: palette.save(p, transparency=3))
+    exif = Image.Exif()
+    exif[0x0112] = 6                                  # rotate 90 degrees on display
+    put('rotated.jpg', lambda p: Image.fromarray(noise).save(p, exif=exif, quality=95))
+    frames = [Image.fromarray(noise), Image.fromarray(255 - noise)]
+    put('anim.gif', lambda p: frames[0].save(p, save_all=True, append_images=frames[1:]))
+    put('plain.jpg', lambda p: Image.fromarray(noise).save(p, quality=90))
+    return files
+
+
+def test_workers_decode_the_same_pixels_as_load_rgb(tmp_path):
+    files = odd_files(str(tmp_path))
+    dataset = CustomDataset(str(tmp_path))
+    got = rows(build_dataloader(dataset, 1, 2, ops=build_pipeline(AS_DECODED)))
+    assert len(got) == len(files)
+    for (path, label), (image, got_label) in zip(dataset.samples, got):
+        expected = load_rgb(path)
+        assert got_label == label
+        assert np.array_equal(image.transpose(1, 2, 0), expected), path
+    assert got[[os.path.basename(p) for p, _ in dataset.samples].index('rotated.jpg')][0].shape \
+        == (3, 14, 10)                                # EXIF orientation applied: H and W swap
+
+
+def test_a_broken_image_mid_epoch_is_named(tmp_path):
+    for i in range(8):
+        os.makedirs(tmp_path / 'a', exist_ok=True)
+        Image.new('RGB', (12, 10), (30 * i, 0, 0)).save(tmp_path / 'a' / f'{i}.png')
+    (tmp_path / 'a' / '5.png').write_bytes(b'not an image')
+    loader = build_dataloader(CustomDataset(str(tmp_path)), 2, 2,
+                              ops=build_pipeline([dict(type='Resize', size=8)]))
+    with pytest.raises(RuntimeError) as err:
+        rows(loader)
+    # the trainer, scripts/test.py and predict turn this into ImageLoadError(reason)
+    assert image_load_error(str(err.value)).startswith(
+        f"Cannot decode image {tmp_path / 'a' / '5.png'}: cannot identify image file")
+
+
+@pytest.fixture
+def same_picture(tmp_path):
+    """32 copies of one picture: any difference between rows is a random draw."""
+    noise = np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    os.makedirs(tmp_path / 'a')
+    for i in range(32):
+        Image.fromarray(noise).save(tmp_path / 'a' / f'{i}.png')
+    return CustomDataset(str(tmp_path))
+
+
+def epoch(dataset, ops, workers, seed):
+    """One epoch's images as the trainer draws them: dataset seed and op generators from seed."""
+    ds.config.set_seed(seed)
+    reseed(ops, seed)
+    return np.stack([image for image, _ in rows(
+        build_dataloader(dataset, 8, workers, shuffle=True, ops=ops))])
+
+
+def test_python_op_draws_are_per_row_and_repeat_with_any_workers(same_picture):
+    ops = build_pipeline([RAND_AUG])
+    one, two = epoch(same_picture, ops, 1, 7), epoch(same_picture, ops, 2, 7)
+    assert np.array_equal(one, two)                   # draws depend on (seed, row), not workers
+    assert len({image.tobytes() for image in two}) > 20   # ... and differ from row to row
+    assert not np.array_equal(epoch(same_picture, ops, 2, 8), two)
+
+
+def test_a_run_with_crops_and_rand_augment_repeats_with_two_workers(same_picture):
+    """MindSpore's own random ops (the crop, the flip) repeat for a fixed number of workers;
+    the loader before issue 12 shared one generator between its threads and did not."""
+    ops = build_pipeline([dict(type='RandomResizedCrop', size=16),
+                          dict(type='RandomFlip', flip_prob=0.5), RAND_AUG])
+    assert np.array_equal(epoch(same_picture, ops, 2, 3), epoch(same_picture, ops, 2, 3))
+
+
+def test_any_mindspore_sampler_chooses_the_rows(same_picture):
+    labels_of = {path: i for i, (path, _) in enumerate(same_picture.samples)}
+    same_picture.samples = [(path, i) for path, i in labels_of.items()]   # label = index
+    ops = build_pipeline([dict(type='Resize', size=4)])
+    shards = [[int(label) for _, label in rows(build_dataloader(
+        same_picture, 4, 2, ops=ops, sampler=ds.DistributedSampler(2, shard, shuffle=False)))]
+        for shard in (0, 1)]
+    assert sorted(shards[0] + shards[1]) == list(range(32)) and len(shards[0]) == 16
+    picked = [5, 5, 0, 31, 2, 5]
+    got = rows(build_dataloader(same_picture, 3, 2, ops=ops, sampler=ds.IterSampler(picked)))
+    assert [int(label) for _, label in got] == picked
+
+
+def test_no_worker_is_left_after_the_loaders_are_dropped(same_picture):
+    def running():
+        return (len(multiprocessing.active_children()), len(os.listdir('/proc/self/task')))
+    rows(build_dataloader(same_picture, 8, 2, ops=build_pipeline([RAND_AUG])))
+    gc.collect()
+    before = running()
+    for _ in range(4):
+        loader = build_dataloader(same_picture, 8, 2, ops=build_pipeline([RAND_AUG]))
+        next(loader.create_tuple_iterator(output_numpy=True, num_epochs=1))   # left mid-epoch
+        del loader
+    gc.collect()
+    assert running() == before and before[0] == 0
