@@ -73,18 +73,19 @@ class NullLog:
         return lambda *args, **kwargs: None
 
 
-def ms_cls_loop(net, loss_fn, optimizer, batches):
-    """A pass over ``batches`` the way ms_cls trains: ``mindspore.train.Model`` with ms_cls's
-    TrainMonitor, fed by a ``mindspore.dataset`` pipeline over the same in-memory arrays."""
+def ms_cls_loop(net, loss_fn, optimizer, batches, repeat=1, **model_args):
+    """A pass over ``batches`` (``repeat`` times) the way ms_cls trains: ``mindspore.train.Model``
+    (``model_args``: amp_level, loss_scale_manager) with ms_cls's TrainMonitor, fed by a
+    ``mindspore.dataset`` pipeline over the same in-memory arrays."""
     import mindspore.dataset as ds
     from mindspore.train import Model
     from ms_cls.engine.callbacks import RunState, TrainMonitor
     images = np.concatenate([x for x, _ in batches])
     labels = np.concatenate([y for _, y in batches])
     data = ds.NumpySlicesDataset({'image': images, 'label': labels},
-                                 shuffle=False).batch(len(batches[0][0]))
-    model = Model(net, loss_fn=loss_fn, optimizer=optimizer)
-    monitor = TrainMonitor(NullLog(), RunState(steps_per_epoch=len(batches)), LR, 2, 1)
+                                 shuffle=False).batch(len(batches[0][0])).repeat(repeat)
+    model = Model(net, loss_fn=loss_fn, optimizer=optimizer, **model_args)
+    monitor = TrainMonitor(NullLog(), RunState(steps_per_epoch=len(batches) * repeat), LR, 2, 1)
 
     def run():
         model.train(1, data, callbacks=[monitor], dataset_sink_mode=False)
@@ -117,6 +118,14 @@ def rate(count, seconds):
 def ratio_median(numerators, denominators):
     """Median of the round-by-round ratios a/b (each pair measured back to back)."""
     return statistics.median(a / b for a, b in zip(numerators, denominators))
+
+
+def ratios(numerators, denominators):
+    """'best-to-best / median of pairs' of two lists of seconds: the first holds when load from
+    elsewhere came in bursts (each side's least disturbed round), the second when it was
+    steady; on a quiet machine they agree."""
+    return (f"{min(numerators) / min(denominators):.3f} / "
+            f"{ratio_median(numerators, denominators):.3f}")
 
 
 def fmt_rate(pair):

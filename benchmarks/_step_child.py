@@ -58,7 +58,7 @@ def torch_model(arch):
         return timm.create_model(arch, pretrained=False, num_classes=10), f'timm {timm.__version__}'
     except ImportError as err:
         from _torch_resnet import resnet
-        return resnet(arch, 10), f'timm cannot be imported ({err}); torchvision-layout model'
+        return resnet(arch, 10), f'no timm ({err}): _torch_resnet.py'
 
 
 def torch_steps(arch, size, batch, steps):

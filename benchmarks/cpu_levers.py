@@ -7,8 +7,8 @@ Each lever is a bare TrainOneStepCell loop (ms_cls's network, in-memory batch, g
 process of its own, since oneDNN, OpenMP and MindSpore's thread pools read their settings once;
 the default (ms_cls's environment as it is) and the levers take turns, one process each per
 round. Prints s/step (best and median over the rounds; each round's figure is the median of
-its steps after a compiling one) and the speed-up default / lever (median of the per-round
-ratios; > 1 is faster than the default). A lever the build rejects prints why. The loader's
+its steps after a compiling one) and the speed-up default / lever (best to best and the median
+of the per-round ratios; > 1 is faster than the default). A lever the build rejects prints why. The loader's
 share of the cores during training is measured by epoch_time.py (data wait vs compute).
 """
 import argparse
@@ -64,10 +64,9 @@ def run(arch, size, batch, steps, rounds, names):
             rows.append([name, what, 'could not run: ' + C.error_of(results[name]), '', ''])
             continue
         best, median = C.min_median(seconds[name])
-        speed = (C.ratio_median(base, seconds[name]) if name not in SLOW
-                 else min(base) / seconds[name][0])
-        rows.append([name, what, f'{best:.3f} / {median:.3f}', f'{batch / median:.1f}',
-                     f'{speed:.3f}'])
+        speed = (C.ratios(base, seconds[name]) if name not in SLOW
+                 else f'{min(base) / seconds[name][0]:.3f} (1 round)')
+        rows.append([name, what, f'{best:.3f} / {median:.3f}', f'{batch / median:.1f}', speed])
     return rows
 
 
@@ -94,10 +93,12 @@ def main():
     args.size = args.size or (32 if quick else 64)
     args.batch = args.batch or (64 if quick else 32)
     rows = run(args.arch, args.size, args.batch, args.steps, args.rounds, names)
+    slow = [name for name in names if name in SLOW]
     C.print_table(f'CPU levers: {args.arch} train step, {args.size}px, batch {args.batch} '
-                  f'({C.cpu_model()}; {args.rounds} rounds; ' + ', '.join(SLOW)
-                  + ': 1 round of 1 step)',
-                  ['lever', 'setting', 's/step best / median', 'img/s', 'speed vs default'],
+                  f'({C.cpu_model()}; {args.rounds} rounds'
+                  + (f"; {', '.join(slow)}: 1 round of 1 step" if slow else '') + ')',
+                  ['lever', 'setting', 's/step best / median', 'img/s (median)',
+                   'speed vs default: best / pairs'],
                   rows, 'speed vs default > 1: faster than ms_cls as it is')
 
 

@@ -116,14 +116,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group()
-    group.add_argument('--quick', action='store_true', help='2 workers, 2 epochs, 3 runs')
+    group.add_argument('--quick', action='store_true', help='2 workers, 3 epochs, 2 runs')
     group.add_argument('--full', action='store_true', help='1 and 2 workers, 3 epochs, 3 runs')
     parser.add_argument('--workers', nargs='+', type=int)
     parser.add_argument('--epochs', type=int)
-    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--runs', type=int, help='default: 2 (--quick), 3 (--full)')
     args = parser.parse_args()
     workers_list = args.workers or ([1, 2] if args.full else [2])
-    epochs = args.epochs or (3 if args.full else 2)
+    epochs = args.epochs or 3
+    args.runs = args.runs or (3 if args.full else 2)
     from ms_cls.data.demo import make_demo_data
     from ms_cls.models.builder import build_loss
     with tempfile.TemporaryDirectory() as folder:
@@ -131,8 +132,6 @@ def main():
         make_demo_data(data)
         results = {w: [] for w in workers_list}
         runs = [training_run(data, w, epochs, results[w], folder) for w in workers_list]
-        runs[0]()   # the first run in this process also compiles; not counted
-        results[workers_list[0]].clear()
         steps = 1000 // 64
         cfg, net = C.make_net('resnet18', 32)
         bare = C.bare_loop(net, build_loss(cfg), C.sgd(net.trainable_params()),
@@ -151,7 +150,7 @@ def main():
             f"{1000 * med['step'] / n:.0f} vs {1000 * bare_step:.0f}"])
     C.print_table(f'Epoch time: demo training (ResNet-18, 32px, batch 64, {steps} steps + val of '
                   f'300 images per epoch; {C.cpu_model()}; medians over epochs 2..{epochs} of '
-                  f'{args.runs} runs)',
+                  f'{args.runs} runs; bare: median of {args.runs} passes)',
                   ['workers', 'epochs', 'epoch s', 'data wait s', 'network step s',
                    'ms_cls hooks s', 'val + epoch end s', 'ms/step vs bare in-memory'], rows)
 

@@ -10,9 +10,9 @@ ms_cls side: ``predict_probs`` over the config's val folder, i.e. what scripts/t
 memory. Between the two, rows that add one part at a time: the network called as ms_cls calls
 it (``_softmax_views``: the Cell, then softmax and the mean over views as separate ops, then
 ``asnumpy``) on the in-memory tensors, the loader alone, and the bare loop fed by that loader
-(what reading the images costs on these cores, with nothing of ms_cls's own). Ratios are bare / row time
-(target for predict_probs >= 0.95), medians of per-round ratios, all rows alternating within a
-round after a first (compiling, warming) round. Without data/demo the demo set is drawn into a
+(what reading the images costs on these cores, with nothing of ms_cls's own). Ratios are bare / row time,
+best to best and the median of per-round ratios (target for predict_probs >= 0.95), all rows
+alternating within a round after a first (compiling, warming) round. Without data/demo the demo set is drawn into a
 temporary folder; without a checkpoint the weights are random (speed does not depend on them).
 """
 import argparse
@@ -79,7 +79,7 @@ def measure(cfg, checkpoint, batch, images, workers, rounds):
         times = C.interleaved([fn for _, fn in parts], rounds)
     rows = []
     for (label, _), seconds in zip(parts, times):
-        rows.append([label, C.fmt_rate(C.rate(n, seconds)), f'{C.ratio_median(times[0], seconds):.3f}'])
+        rows.append([label, C.fmt_rate(C.rate(n, seconds)), C.ratios(times[0], seconds)])
     shape = tuple(tensors[0].shape[1:])
     header = (f"{os.path.basename(cfg.filename)}: {n} images {shape}, batch {batch}, {workers} "
               f"workers, {rounds} rounds, {C.cpu_model()}")
@@ -108,7 +108,7 @@ def main():
     rows, header = measure(cfg, args.checkpoint, args.batch, images, workers,
                            args.rounds or (5 if args.full else 3))
     C.print_table(f'Eval: ms_cls predict vs a bare forward loop ({header})',
-                  ['what runs', 'img/s best / median', 'bare / this (time)'], rows,
+                  ['what runs', 'img/s best / median', 'bare / this: best / pairs'], rows,
                   'target: predict_probs >= 0.95 of the bare loop')
 
 

@@ -8,7 +8,7 @@ its own, the sides in turn each round: ms_cls's network in a TrainOneStepCell (g
 MindCV 0.3.0's ``create_model`` in the same loop, and PyTorch eager on ``timm.create_model``
 (or, when timm cannot be imported, the torchvision-layout model of _torch_resnet.py: the row
 says which). Prints s/step, img/s and each peer's speed relative to ms_cls (> 1: the peer is
-faster); a peer that is not installed or fails to import says so instead of a figure.
+faster; best to best and the median of per-round ratios); a peer that is not installed or fails to import says so instead of a figure.
 Peers are not requirements of ms_cls; install them with
 ``pip install mindcv==0.3.0 --no-deps tqdm`` and ``pip install timm --no-deps`` (timm needs a
 torchvision built for the installed torch).
@@ -40,9 +40,9 @@ def run(arch, size, batch, steps, rounds):
                          '', '', ''])
             continue
         best, median = C.min_median(seconds[source])
-        speed = C.ratio_median(seconds['ms_cls'], seconds[source]) if seconds['ms_cls'] else None
+        speed = C.ratios(seconds['ms_cls'], seconds[source]) if seconds['ms_cls'] else ''
         rows.append([name, LABELS[source], f'{best:.3f} / {median:.3f}', f'{batch / median:.1f}',
-                     f'{speed:.3f}' if speed else '', results[source][0].get('note', '')])
+                     speed, results[source][0].get('note', '')])
     return rows
 
 
@@ -62,7 +62,8 @@ def main():
         rows += run(arch, int(size), int(batch), args.steps, args.rounds)
     C.print_table(f'Peers: bare train step, same net and batch ({C.cpu_model()}; '
                   f'{args.rounds} rounds)',
-                  ['case', 'toolkit', 's/step best / median', 'img/s', 'speed vs ms_cls',
+                  ['case', 'toolkit', 's/step best / median', 'img/s (median)',
+                   'speed vs ms_cls: best / pairs',
                    'versions'], rows, 'speed vs ms_cls > 1: the peer is faster')
 
 
