@@ -164,7 +164,7 @@ def run_child(script, spec, env=None, timeout=900):
         except json.JSONDecodeError:
             pass
     tail = (out.stderr.strip().splitlines() or lines or ['no output'])[-1]
-    return {'error': f'exit {out.returncode}: {tail[:200]}'}
+    return {'error': f'exit {out.returncode}: {tail[:110]}'}
 
 
 def child_rounds(script, variants, rounds):

@@ -13,6 +13,7 @@ so "step" vs "bare step" shows what the loader's threads take from the network's
 """
 import argparse
 import contextlib
+import gc
 import io
 import os
 import statistics
@@ -108,6 +109,7 @@ def training_run(data, workers, epochs, out, folder):
                 trainer.train(demo_config(data, workers, epochs), tempfile.mkdtemp(dir=folder))
         finally:
             trainer.build_training = build
+        gc.collect()   # the run's loaders, whose threads would go on taking CPU from the next
         out.extend(split_epochs(marks)[1:])
     return run
 
@@ -117,14 +119,13 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--quick', action='store_true', help='2 workers, 3 epochs, 2 runs')
-    group.add_argument('--full', action='store_true', help='1 and 2 workers, 3 epochs, 3 runs')
+    group.add_argument('--full', action='store_true', help='1 and 2 workers, 3 epochs, 2 runs')
     parser.add_argument('--workers', nargs='+', type=int)
     parser.add_argument('--epochs', type=int)
-    parser.add_argument('--runs', type=int, help='default: 2 (--quick), 3 (--full)')
+    parser.add_argument('--runs', type=int, default=2)
     args = parser.parse_args()
     workers_list = args.workers or ([1, 2] if args.full else [2])
     epochs = args.epochs or 3
-    args.runs = args.runs or (3 if args.full else 2)
     from ms_cls.data.demo import make_demo_data
     from ms_cls.models.builder import build_loss
     with tempfile.TemporaryDirectory() as folder:
@@ -136,7 +137,8 @@ def main():
         cfg, net = C.make_net('resnet18', 32)
         bare = C.bare_loop(net, build_loss(cfg), C.sgd(net.trainable_params()),
                            C.random_batches(64, 32, steps))
-        bare_times = C.interleaved(runs + [bare], args.runs, warmup=0)[-1]
+        bare()   # compiles; then each round times it first, before a run's threads exist
+        bare_times = C.interleaved([bare] + runs, args.runs, warmup=0)[0]
     bare_step = statistics.median(bare_times) / steps
     rows = []
     for workers in workers_list:

@@ -10,7 +10,9 @@ ms_cls side: ``predict_probs`` over the config's val folder, i.e. what scripts/t
 memory. Between the two, rows that add one part at a time: the network called as ms_cls calls
 it (``_softmax_views``: the Cell, then softmax and the mean over views as separate ops, then
 ``asnumpy``) on the in-memory tensors, the loader alone, and the bare loop fed by that loader
-(what reading the images costs on these cores, with nothing of ms_cls's own). Ratios are bare / row time,
+(what reading the images costs on these cores, with nothing of ms_cls's own). The last column
+is the process's CPU seconds per pass (all threads) next to its wall seconds: what the loader
+adds to the cores the network already keeps busy. Ratios are bare / row time,
 best to best and the median of per-round ratios (target for predict_probs >= 0.95), all rows
 alternating within a round after a first (compiling, warming) round. Without data/demo the demo set is drawn into a
 temporary folder; without a checkpoint the weights are random (speed does not depend on them).
@@ -18,7 +20,9 @@ temporary folder; without a checkpoint the weights are random (speed does not de
 import argparse
 import math
 import os
+import statistics
 import tempfile
+import time
 
 import _common as C
 
@@ -76,10 +80,19 @@ def measure(cfg, checkpoint, batch, images, workers, rounds):
             ('ms_cls predict_probs (loader + network), scripts/test.py',
              lambda: inference.predict_probs(model, dataset, batch, workers)),
         ]
-        times = C.interleaved([fn for _, fn in parts], rounds)
+        cpu = [[] for _ in parts]
+
+        def on_cpu(i, fn):
+            def run():
+                start = time.process_time()
+                fn()
+                cpu[i].append(time.process_time() - start)
+            return run
+        times = C.interleaved([on_cpu(i, fn) for i, (_, fn) in enumerate(parts)], rounds)
     rows = []
-    for (label, _), seconds in zip(parts, times):
-        rows.append([label, C.fmt_rate(C.rate(n, seconds)), C.ratios(times[0], seconds)])
+    for (label, _), seconds, cpu_s in zip(parts, times, cpu):
+        rows.append([label, C.fmt_rate(C.rate(n, seconds)), C.ratios(times[0], seconds),
+                     f'{statistics.median(cpu_s):.2f} / {statistics.median(seconds):.2f}'])
     shape = tuple(tensors[0].shape[1:])
     header = (f"{os.path.basename(cfg.filename)}: {n} images {shape}, batch {batch}, {workers} "
               f"workers, {rounds} rounds, {C.cpu_model()}")
@@ -91,7 +104,7 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--quick', action='store_true', help='640 images, 3 rounds (default)')
-    group.add_argument('--full', action='store_true', help='1920 images, 5 rounds')
+    group.add_argument('--full', action='store_true', help='1280 images, 4 rounds')
     parser.add_argument('--config', default=C.DEMO_CONFIG)
     parser.add_argument('--checkpoint')
     parser.add_argument('--batch', type=int, default=64)
@@ -104,11 +117,12 @@ def main():
     ms.set_context(mode=ms.GRAPH_MODE)
     cfg = Config.fromfile(args.config)
     workers = args.workers or cfg.data.get('workers_per_gpu', 2)
-    images = args.images or (1920 if args.full else 640)
+    images = args.images or (1280 if args.full else 640)
     rows, header = measure(cfg, args.checkpoint, args.batch, images, workers,
-                           args.rounds or (5 if args.full else 3))
+                           args.rounds or (4 if args.full else 3))
     C.print_table(f'Eval: ms_cls predict vs a bare forward loop ({header})',
-                  ['what runs', 'img/s best / median', 'bare / this: best / pairs'], rows,
+                  ['what runs', 'img/s best / median', 'bare / this: best / pairs',
+                   'CPU s / wall s per pass (median)'], rows,
                   'target: predict_probs >= 0.95 of the bare loop')
 
 
