@@ -7,7 +7,6 @@ Importing this module imports ms_cls first, which sets GLOG_v and ONEDNN_MAX_CPU
 ms_cls command does (a variable exported before wins).
 """
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -185,7 +184,6 @@ def child_main(measure):
     leave at once (MindSpore's teardown prints noise and takes seconds)."""
     if len(sys.argv) == 3 and sys.argv[1] == '--child':
         print(json.dumps(measure(**json.loads(sys.argv[2]))), flush=True)
-        sys.stdout.flush()
         os._exit(0)
 
 
@@ -224,7 +222,3 @@ def cpu_model():
     except (OSError, StopIteration):
         name = 'unknown CPU'
     return f"{name}, {os.cpu_count()} CPUs"
-
-
-def finite(x):
-    return x is not None and math.isfinite(x)

@@ -27,11 +27,11 @@ def parse_case(case):
 
 def measure(arch, size, batch, steps, rounds):
     """-> dict of the case's per-pass seconds on both sides and its img/s figures."""
+    from ms_cls.models.builder import build_loss
     batches = C.random_batches(batch, size, steps)
     loops = []
     for loop in (C.bare_loop, C.ms_cls_loop):
         cfg, net = C.make_net(arch, size)
-        from ms_cls.models.builder import build_loss
         loops.append(loop(net, build_loss(cfg), C.sgd(net.trainable_params()), batches))
     bare, ours = C.interleaved(loops, rounds)
     images = batch * steps
