@@ -11,6 +11,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -148,12 +149,15 @@ def print_table(title, headers, rows, note=None):
 
 
 def run_child(script, spec, env=None, timeout=900):
-    """Run ``script --child JSON(spec)`` in a fresh process with ``env`` added to this one's;
-    -> the JSON object its last output line holds, or {'error': why} if it failed."""
+    """Run ``script --child JSON(spec)`` in a fresh process with ``env`` added to this one's,
+    in a temporary folder (graph kernel fusion writes akg_kernel_meta/ and kernel_build_tmp.key
+    into the current one); -> the JSON object its last output line holds, or {'error': why}."""
     full_env = dict(os.environ, GLOG_v='3', **(env or {}))
     try:
-        out = subprocess.run([sys.executable, script, '--child', json.dumps(spec)],
-                             env=full_env, capture_output=True, text=True, timeout=timeout)
+        with tempfile.TemporaryDirectory() as cwd:
+            out = subprocess.run([sys.executable, os.path.abspath(script), '--child',
+                                  json.dumps(spec)], env=full_env, capture_output=True,
+                                 text=True, timeout=timeout, cwd=cwd)
     except subprocess.TimeoutExpired:
         return {'error': f'timed out after {timeout} s'}
     lines = out.stdout.strip().splitlines()
