@@ -7,9 +7,10 @@ Each run is ``ms_cls.engine.trainer.train`` on the demo config (ResNet-18, 32px,
 demo set drawn into a temporary folder, each run in its own temporary work dir) with two timing
 callbacks added around ms_cls's own: one first and one last, so that the gap between one step's
 end and the next one's begin is the wait for the next batch (loader + conversion), and the span
-inside both is the network step. The first epoch (graph compile) is left out. A bare
-TrainOneStepCell loop over the same number of in-memory batches takes its turn in every round,
-so "step" vs "bare step" shows what the loader's threads take from the network's two cores.
+inside both is the network step. The first epoch (graph compile) is left out; the worker
+counts take turns, one run each per round. Compare the network step with train_step.py's
+in-memory figure for ResNet-18 32px batch 64 to see what the loader's threads take from the
+network's two cores.
 """
 import argparse
 import contextlib
@@ -127,19 +128,13 @@ def main():
     workers_list = args.workers or ([1, 2] if args.full else [2])
     epochs = args.epochs or 3
     from ms_cls.data.demo import make_demo_data
-    from ms_cls.models.builder import build_loss
     with tempfile.TemporaryDirectory() as folder:
         data = os.path.join(folder, 'demo')
         make_demo_data(data)
         results = {w: [] for w in workers_list}
         runs = [training_run(data, w, epochs, results[w], folder) for w in workers_list]
-        steps = 1000 // 64
-        cfg, net = C.make_net('resnet18', 32)
-        bare = C.bare_loop(net, build_loss(cfg), C.sgd(net.trainable_params()),
-                           C.random_batches(64, 32, steps))
-        bare()   # compiles; then each round times it first, before a run's threads exist
-        bare_times = C.interleaved([bare] + runs, args.runs, warmup=0)[0]
-    bare_step = statistics.median(bare_times) / steps
+        C.interleaved(runs, args.runs, warmup=0)
+    steps = 1000 // 64
     rows = []
     for workers in workers_list:
         ep = results[workers]
@@ -149,12 +144,12 @@ def main():
         total = med['total']
         rows.append([workers, len(ep), f"{total:.2f}", *(
             f"{med[k]:.2f} ({100 * med[k] / total:.0f}%)" for k in ('wait', 'step', 'hooks', 'rest')),
-            f"{1000 * med['step'] / n:.0f} vs {1000 * bare_step:.0f}"])
+            f"{1000 * med['step'] / n:.0f}"])
     C.print_table(f'Epoch time: demo training (ResNet-18, 32px, batch 64, {steps} steps + val of '
                   f'300 images per epoch; {C.cpu_model()}; medians over epochs 2..{epochs} of '
-                  f'{args.runs} runs; bare: median of {args.runs} passes)',
+                  f'{args.runs} runs)',
                   ['workers', 'epochs', 'epoch s', 'data wait s', 'network step s',
-                   'ms_cls hooks s', 'val + epoch end s', 'ms/step vs bare in-memory'], rows)
+                   'ms_cls hooks s', 'val + epoch end s', 'network ms/step'], rows)
 
 
 if __name__ == '__main__':
