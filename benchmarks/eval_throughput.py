@@ -1,27 +1,31 @@
-"""Eval throughput of ms_cls's batched path vs a bare ``Model.predict`` loop on in-memory tensors.
+"""Eval throughput of ms_cls's batched path vs a bare forward loop on in-memory tensors, and
+where the difference goes.
 
-    python benchmarks/eval_throughput.py [--config C] [--checkpoint K] [--batch 64] [--images N]
-                                         [--workers W] [--repeats R]
+    python benchmarks/eval_throughput.py [--quick | --full] [--config C] [--checkpoint K]
+                                         [--batch 64] [--images N] [--workers W] [--rounds R]
 
 ms_cls side: ``predict_probs`` over the config's val folder, i.e. what scripts/test.py runs
 (Pillow decode + test pipeline in the dataset workers + network + softmax). Bare side:
 ``mindspore.train.Model(net).predict`` over the same images, pre-processed once and held in
-memory, so the ratio ms_cls / bare is what reading and preparing the images costs (target
->= 0.9). A first (compiling, warming) round is excluded; each side's best of ``--repeats``
-rounds counts, the sides alternating within a round. Without data/demo the demo set is drawn
-into a temporary folder; without a checkpoint the weights are random (speed does not depend on
-them). The third line times the loader alone, to show where the time goes.
+memory. Between the two, rows that add one part at a time: the network called as ms_cls calls
+it (``_softmax_views``: the Cell, then softmax and the mean over views as separate ops, then
+``asnumpy``) on the in-memory tensors, the loader alone, and the bare loop fed by that loader
+(what reading the images costs on these cores, with nothing of ms_cls's own). The last column
+is the process's CPU seconds per pass (all threads) next to its wall seconds: what the loader
+adds to the cores the network already keeps busy. Ratios are bare / row time,
+best to best and the median of per-round ratios (target for predict_probs >= 0.95), all rows
+alternating within a round after a first (compiling, warming) round. Without data/demo the demo set is drawn into a
+temporary folder; without a checkpoint the weights are random (speed does not depend on them).
 """
 import argparse
 import math
 import os
-import sys
+import statistics
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import _common as C
 
-import ms_cls  # noqa: E402,F401
 import mindspore as ms  # noqa: E402
 from mindspore.train import Model  # noqa: E402
 
@@ -29,10 +33,7 @@ from ms_cls.apis import init_model  # noqa: E402
 from ms_cls.config import Config  # noqa: E402
 from ms_cls.data.builder import build_dataloader, build_dataset  # noqa: E402
 from ms_cls.data.demo import make_demo_data  # noqa: E402
-from ms_cls.evaluation.inference import predict_probs  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEMO_CONFIG = os.path.join(ROOT, 'configs', 'resnet', 'resnet18_1xb64_demo-32px.py')
+from ms_cls.evaluation import inference  # noqa: E402
 
 
 def load_dataset(cfg, images, tmp):
@@ -49,55 +50,80 @@ def load_dataset(cfg, images, tmp):
     return dataset
 
 
-def best_times(fns, repeats):
-    """Best wall time of each of ``fns`` over ``repeats`` rounds after a warm-up round; the
-    sides alternate within a round so that a load spike from elsewhere hits them alike."""
-    best = [math.inf] * len(fns)
-    for round_ in range(repeats + 1):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            if round_:
-                best[i] = min(best[i], time.perf_counter() - start)
-    return best
+def measure(cfg, checkpoint, batch, images, workers, rounds):
+    """-> (rows, header line) of the table."""
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = load_dataset(cfg, images, tmp)
+        model = init_model(cfg, checkpoint)
+        model.set_train(False)
+        n = len(dataset)
+
+        def loaded():
+            return (x for x, _ in build_dataloader(
+                dataset, batch, workers, ops=model.test_ops).create_tuple_iterator(
+                    output_numpy=True, num_epochs=1))
+
+        def loader_batches():
+            return list(loaded())
+
+        tensors = [ms.Tensor(b) for b in loader_batches()]
+        bare_model = Model(model)
+        parts = [
+            ('bare Model.predict, in-memory tensors',
+             lambda: [bare_model.predict(x).asnumpy() for x in tensors]),
+            ('net(x).asnumpy(), in-memory tensors', lambda: [model(x).asnumpy() for x in tensors]),
+            ('ms_cls _softmax_views (net + softmax + mean), in-memory',
+             lambda: [inference._softmax_views(model, x, ()) for x in tensors]),
+            ('loader alone (decode + pipeline, no network)', loader_batches),
+            ('bare Model.predict fed by the same loader',
+             lambda: [bare_model.predict(ms.Tensor(x)).asnumpy() for x in loaded()]),
+            ('ms_cls predict_probs (loader + network), scripts/test.py',
+             lambda: inference.predict_probs(model, dataset, batch, workers)),
+        ]
+        cpu = [[] for _ in parts]
+
+        def on_cpu(i, fn):
+            def run():
+                start = time.process_time()
+                fn()
+                cpu[i].append(time.process_time() - start)
+            return run
+        times = C.interleaved([on_cpu(i, fn) for i, (_, fn) in enumerate(parts)], rounds)
+    rows = []
+    for (label, _), seconds, cpu_s in zip(parts, times, cpu):
+        rows.append([label, C.fmt_rate(C.rate(n, seconds)), C.ratios(times[0], seconds),
+                     f'{statistics.median(cpu_s):.2f} / {statistics.median(seconds):.2f}'])
+    shape = tuple(tensors[0].shape[1:])
+    header = (f"{os.path.basename(cfg.filename)}: {n} images {shape}, batch {batch}, {workers} "
+              f"workers, {rounds} rounds, {C.cpu_model()}")
+    return rows, header
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--config', default=DEMO_CONFIG)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--quick', action='store_true', help='640 images, 3 rounds (default)')
+    group.add_argument('--full', action='store_true', help='1280 images, 4 rounds')
+    parser.add_argument('--config', default=C.DEMO_CONFIG)
     parser.add_argument('--checkpoint')
     parser.add_argument('--batch', type=int, default=64)
     parser.add_argument('--images', type=int, help='images per pass (default: the val split)')
     parser.add_argument('--workers', type=int,
                         help="dataset workers (default: the config's data.workers_per_gpu, as "
                              "scripts/test.py uses)")
-    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--rounds', type=int)
     args = parser.parse_args()
+    ms.set_context(mode=ms.GRAPH_MODE)
     cfg = Config.fromfile(args.config)
     workers = args.workers or cfg.data.get('workers_per_gpu', 2)
-    with tempfile.TemporaryDirectory() as tmp:
-        dataset = load_dataset(cfg, args.images, tmp)
-        model = init_model(cfg, args.checkpoint)
-        n = len(dataset)
-
-        def loader_batches():
-            return [images for images, _ in build_dataloader(
-                dataset, args.batch, workers, ops=model.test_ops).create_tuple_iterator(
-                    output_numpy=True, num_epochs=1)]
-
-        tensors = [ms.Tensor(b) for b in loader_batches()]
-        bare_model = Model(model)
-        bare, ours, loader = best_times(
-            [lambda: [bare_model.predict(x).asnumpy() for x in tensors],
-             lambda: predict_probs(model, dataset, args.batch, workers), loader_batches],
-            args.repeats)
-    shape = tuple(tensors[0].shape[1:])
-    print(f"{os.path.basename(args.config)}: {n} images {shape}, batch {args.batch}, "
-          f"{workers} workers, {os.cpu_count()} CPUs", flush=True)
-    print(f"bare Model.predict (in memory) {n / bare:8.1f} img/s, ms_cls predict_probs "
-          f"{n / ours:8.1f} img/s, ratio {bare / ours:.3f}")
-    print(f"loader alone (decode + pipeline, no network) {n / loader:8.1f} img/s")
+    images = args.images or (1280 if args.full else 640)
+    rows, header = measure(cfg, args.checkpoint, args.batch, images, workers,
+                           args.rounds or (4 if args.full else 3))
+    C.print_table(f'Eval: ms_cls predict vs a bare forward loop ({header})',
+                  ['what runs', 'img/s best / median', 'bare / this: best / pairs',
+                   'CPU s / wall s per pass (median)'], rows,
+                  'target: predict_probs >= 0.95 of the bare loop')
 
 
 if __name__ == '__main__':

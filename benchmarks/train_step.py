@@ -1,99 +1,74 @@
 """Training-step throughput of ms_cls (Model + its callbacks) vs a bare TrainOneStepCell loop.
 
-    python benchmarks/train_step.py [--archs resnet50 swin-tiny] [--batch 8] [--size 224] [--steps 6]
+    python benchmarks/train_step.py [--quick | --full] [--cases resnet50:64:32 ...]
+                                    [--steps N] [--rounds 3] [--json OUT]
 
-Both sides train the same network on the same in-memory random batches in graph mode; a first
-(compiling, warming) pass over the batches is excluded on both sides. Prints img/s for each and
-the ratio ms_cls / bare measured in this run (target >= 0.95).
+Both sides train the same network (one instance each, same weights' shapes) on the same
+in-memory random batches in graph mode: the bare side as tensors through a TrainOneStepCell,
+the ms_cls side through ``mindspore.train.Model`` with ms_cls's TrainMonitor and a
+``mindspore.dataset`` pipeline over the arrays, as ms_cls's trainer does. A first (compiling)
+pass is excluded; then the sides alternate, one pass each per round. Prints img/s (best and
+median over the rounds) and the ratio ms_cls / bare, best pass to best pass and the median of
+the per-round ratios (target >= 0.95). A case is ARCH:PX:BATCH.
 """
 import argparse
-import os
-import sys
-import time
+import json
 
-import numpy as np
+import _common as C
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import ms_cls  # noqa: E402,F401
-import mindspore as ms  # noqa: E402
-import mindspore.dataset as ds  # noqa: E402
-import mindspore.nn as nn  # noqa: E402
-from mindspore.train import Model  # noqa: E402
-
-from ms_cls.engine.callbacks import RunState, TrainMonitor  # noqa: E402
-from ms_cls.engine.optim import build_optimizer, optimizer_spec  # noqa: E402
-from ms_cls.models.builder import build_loss, build_model  # noqa: E402
-from ms_cls.models.convert import model_cfg  # noqa: E402
+QUICK = ('resnet18:32:64', 'resnet50:64:32')
+FULL = QUICK + ('resnet50:224:8', 'swin-tiny:224:8')
 
 
-class NullLog:
-    """TrainMonitor writes through this; printing would time the terminal, not the trainer."""
-
-    def info(self, line):
-        pass
-
-    def record(self, **fields):
-        pass
+def parse_case(case):
+    arch, size, batch = case.split(':')
+    return arch, int(size), int(batch)
 
 
-def make_net(arch, size):
-    cfg = model_cfg(arch, 10)
-    if arch.startswith('swin'):
-        cfg['backbone']['img_size'] = size
-    net = build_model(cfg)
-    spec = optimizer_spec(dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4))
-    opt = build_optimizer(spec, net.trainable_params(), np.full(10_000, 0.01, np.float32))
-    return cfg, net, opt
-
-
-def batches(batch, size, steps):
-    rng = np.random.default_rng(0)
-    return (rng.standard_normal((batch * steps, 3, size, size)).astype(np.float32),
-            rng.integers(0, 10, batch * steps).astype(np.int32))
-
-
-def bare_img_per_s(arch, batch, size, steps):
-    cfg, net, opt = make_net(arch, size)
-    step = nn.TrainOneStepCell(nn.WithLossCell(net, build_loss(cfg)), opt)
-    step.set_train(True)
-    images, labels = batches(batch, size, steps)
-    chunks = [(ms.Tensor(images[i * batch:(i + 1) * batch]), ms.Tensor(labels[i * batch:(i + 1) * batch]))
-              for i in range(steps)]
-    for x, y in chunks:   # compile and warm up, as the ms_cls side's first epoch does
-        step(x, y).asnumpy()
-    start = time.perf_counter()
-    for x, y in chunks:
-        step(x, y).asnumpy()
-    return batch * steps / (time.perf_counter() - start)
-
-
-def ms_cls_img_per_s(arch, batch, size, steps):
-    cfg, net, opt = make_net(arch, size)
-    images, labels = batches(batch, size, steps)
-    data = ds.NumpySlicesDataset({'image': images, 'label': labels}, shuffle=False).batch(batch)
-    model = Model(net, loss_fn=build_loss(cfg), optimizer=opt)
-    monitor = TrainMonitor(NullLog(), RunState(), np.full(10_000, 0.01, np.float32), 2, 1)
-    model.train(1, data, callbacks=[monitor], dataset_sink_mode=False)   # compile
-    start = time.perf_counter()
-    model.train(1, data, callbacks=[monitor], dataset_sink_mode=False)
-    return batch * steps / (time.perf_counter() - start)
+def measure(arch, size, batch, steps, rounds):
+    """-> dict of the case's per-pass seconds on both sides and its img/s figures."""
+    from ms_cls.models.builder import build_loss
+    batches = C.random_batches(batch, size, steps)
+    loops = []
+    for loop in (C.bare_loop, C.ms_cls_loop):
+        cfg, net = C.make_net(arch, size)
+        loops.append(loop(net, build_loss(cfg), C.sgd(net.trainable_params()), batches))
+    bare, ours = C.interleaved(loops, rounds)
+    images = batch * steps
+    return dict(arch=arch, size=size, batch=batch, bare=C.rate(images, bare),
+                ms_cls=C.rate(images, ours), ratio=C.ratios(bare, ours))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--archs', nargs='+', default=['resnet50', 'swin-tiny'])
-    parser.add_argument('--batch', type=int, default=8)
-    parser.add_argument('--size', type=int, default=224)
-    parser.add_argument('--steps', type=int, default=6)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--quick', action='store_true', help=f'cases {" ".join(QUICK)}')
+    group.add_argument('--full', action='store_true', help=f'cases {" ".join(FULL)}')
+    parser.add_argument('--cases', nargs='+', help='ARCH:PX:BATCH ...')
+    parser.add_argument('--steps', type=int, help='steps per pass (default 3)')
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--json', help='also write the results here (run_all.py reads them)')
     args = parser.parse_args()
+    import mindspore as ms
     ms.set_context(mode=ms.GRAPH_MODE)
-    for arch in args.archs:
-        bare = bare_img_per_s(arch, args.batch, args.size, args.steps)
-        ours = ms_cls_img_per_s(arch, args.batch, args.size, args.steps)
-        print(f"{arch:10s} batch {args.batch} {args.size}px: bare {bare:7.2f} img/s, "
-              f"ms_cls {ours:7.2f} img/s, ratio {ours / bare:.3f}", flush=True)
+    cases = args.cases or (FULL if args.full else QUICK)
+    args.steps = args.steps or 3
+    results, rows = [], []
+    for case in cases:
+        arch, size, batch = parse_case(case)
+        r = measure(arch, size, batch, args.steps, args.rounds)
+        results.append(r)
+        rows.append([arch, f'{size}px', batch, C.fmt_rate(r['bare']), C.fmt_rate(r['ms_cls']),
+                     r['ratio']])
+    C.print_table(f'Train step: ms_cls (Model + callbacks) vs bare TrainOneStepCell '
+                  f'({C.cpu_model()}; {args.steps} steps x {args.rounds} rounds)',
+                  ['net', 'input', 'batch', 'bare img/s best / median',
+                   'ms_cls img/s best / median', 'ms_cls / bare: best / pairs'], rows,
+                  'target: ms_cls / bare >= 0.95')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f)
 
 
 if __name__ == '__main__':
