@@ -20,8 +20,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 #: in order: train_step first, as the loader benchmark reads its rates
-BENCHMARKS = ('train_step', 'loader_throughput', 'eval_throughput', 'epoch_time', 'peers',
-              'cpu_levers')
+BENCHMARKS = ('train_step', 'loader_throughput', 'loader_scaling', 'eval_throughput',
+              'epoch_time', 'peers', 'cpu_levers')
+#: benchmarks with their own flags instead of --quick/--full
+OWN_FLAGS = {'loader_scaling': {'--quick': ['--repeats', '2', '--images', '400'],
+                                '--full': ['--repeats', '3']}}
 
 
 def header():
@@ -49,9 +52,10 @@ def main():
         extra = {'train_step': ['--json', train_json],
                  'loader_throughput': ['--train-json', train_json]}
         for name in args.only or BENCHMARKS:
-            command = [sys.executable, os.path.join(HERE, f'{name}.py'), mode,
+            flags = OWN_FLAGS[name][mode] if name in OWN_FLAGS else [mode]
+            command = [sys.executable, os.path.join(HERE, f'{name}.py'), *flags,
                        *extra.get(name, [])]
-            print(f"\n## {name}: python benchmarks/{name}.py {mode}", flush=True)
+            print(f"\n## {name}: python benchmarks/{name}.py {' '.join(flags)}", flush=True)
             began = time.perf_counter()
             code = subprocess.run(command, env=dict(os.environ, GLOG_v='3')).returncode
             print(f"({name}: {time.perf_counter() - began:.0f} s"
