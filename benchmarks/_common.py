@@ -6,6 +6,7 @@ once per process, and the printed tables.
 Importing this module imports ms_cls first, which sets GLOG_v and ONEDNN_MAX_CPU_ISA as every
 ms_cls command does (a variable exported before wins).
 """
+import argparse
 import json
 import os
 import statistics
@@ -226,3 +227,14 @@ def cpu_model():
     except (OSError, StopIteration):
         name = 'unknown CPU'
     return f"{name}, {os.cpu_count()} CPUs"
+
+
+def mode_parser(doc, quick, full):
+    """The command line every benchmark starts from: its docstring, --quick and --full (help
+    texts ``quick`` and ``full``)."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--quick', action='store_true', help=quick)
+    group.add_argument('--full', action='store_true', help=full)
+    return parser

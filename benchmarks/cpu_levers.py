@@ -11,7 +11,6 @@ its steps after a compiling one) and the speed-up default / lever (best to best 
 of the per-round ratios; > 1 is faster than the default). A lever the build rejects prints why. The loader's
 share of the cores during training is measured by epoch_time.py (data wait vs compute).
 """
-import argparse
 import os
 
 import _common as C
@@ -71,13 +70,9 @@ def run(arch, size, batch, steps, rounds, names):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('--quick', action='store_true',
-                       help=f'levers {" ".join(QUICK)} on resnet18, 32px, batch 64')
-    group.add_argument('--full', action='store_true', help=f'levers {" ".join(FULL)}')
-    group.add_argument('--all', action='store_true', help='every lever')
+    parser = C.mode_parser(__doc__, quick=f'levers {" ".join(QUICK)} on resnet18, 32px, batch 64',
+                           full=f'levers {" ".join(FULL)}')
+    parser.add_argument('--all', action='store_true', help='every lever')
     parser.add_argument('--arch', help='default: resnet50 (resnet18 with --quick)')
     parser.add_argument('--size', type=int, help='default: 64 (32 with --quick)')
     parser.add_argument('--batch', type=int, help='default: 32 (64 with --quick)')

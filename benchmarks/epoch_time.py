@@ -12,7 +12,6 @@ counts take turns, one run each per round. Compare the network step with train_s
 in-memory figure for ResNet-18 32px batch 64 to see what the loader's threads take from the
 network's two cores.
 """
-import argparse
 import contextlib
 import gc
 import io
@@ -116,11 +115,7 @@ def training_run(data, workers, epochs, out, folder):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('--quick', action='store_true', help='2 workers, 3 epochs, 2 runs')
-    group.add_argument('--full', action='store_true', help='1 and 2 workers, 3 epochs, 2 runs')
+    parser = C.mode_parser(__doc__, quick='2 workers, 3 epochs, 2 runs', full='1 and 2 workers, 3 epochs, 2 runs')
     parser.add_argument('--workers', nargs='+', type=int)
     parser.add_argument('--epochs', type=int)
     parser.add_argument('--runs', type=int, default=2)

@@ -17,7 +17,6 @@ best to best and the median of per-round ratios (target for predict_probs >= 0.9
 alternating within a round after a first (compiling, warming) round. Without data/demo the demo set is drawn into a
 temporary folder; without a checkpoint the weights are random (speed does not depend on them).
 """
-import argparse
 import math
 import os
 import statistics
@@ -100,11 +99,7 @@ def measure(cfg, checkpoint, batch, images, workers, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('--quick', action='store_true', help='640 images, 3 rounds (default)')
-    group.add_argument('--full', action='store_true', help='1280 images, 4 rounds')
+    parser = C.mode_parser(__doc__, quick='640 images, 3 rounds (default)', full='1280 images, 4 rounds')
     parser.add_argument('--config', default=C.DEMO_CONFIG)
     parser.add_argument('--checkpoint')
     parser.add_argument('--batch', type=int, default=64)

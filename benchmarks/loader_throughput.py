@@ -11,7 +11,6 @@ takes another builder (``build=``) to compare a rewrite against it. Worker count
 within each round. Consumption is the ms_cls side of train_step.py for the matching net and size
 (``--train-json`` from ``train_step.py --json``; else not shown); target: loader >= 3x it.
 """
-import argparse
 import json
 import os
 import tempfile
@@ -79,11 +78,7 @@ def run(case, workers_list, rounds, needs, folder):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('--quick', action='store_true', help=f'cases {" ".join(QUICK)}')
-    group.add_argument('--full', action='store_true', help=f'cases {" ".join(FULL)}')
+    parser = C.mode_parser(__doc__, quick=f'cases {" ".join(QUICK)}', full=f'cases {" ".join(FULL)}')
     parser.add_argument('--cases', nargs='+', choices=list(CASES))
     parser.add_argument('--workers', nargs='+', type=int,
                         default=sorted({1, 2, os.cpu_count() or 1}))

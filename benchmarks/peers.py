@@ -13,7 +13,6 @@ Peers are not requirements of ms_cls; install them with
 ``pip install mindcv==0.3.0 --no-deps tqdm`` and ``pip install timm --no-deps`` (timm needs a
 torchvision built for the installed torch).
 """
-import argparse
 import os
 
 import _common as C
@@ -47,11 +46,7 @@ def run(arch, size, batch, steps, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('--quick', action='store_true', help=f'cases {" ".join(QUICK)}')
-    group.add_argument('--full', action='store_true', help=f'cases {" ".join(FULL)}')
+    parser = C.mode_parser(__doc__, quick=f'cases {" ".join(QUICK)}', full=f'cases {" ".join(FULL)}')
     parser.add_argument('--cases', nargs='+', help='ARCH:PX:BATCH ...')
     parser.add_argument('--steps', type=int, default=3)
     parser.add_argument('--rounds', type=int, default=3)

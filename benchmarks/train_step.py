@@ -11,7 +11,6 @@ pass is excluded; then the sides alternate, one pass each per round. Prints img/
 median over the rounds) and the ratio ms_cls / bare, best pass to best pass and the median of
 the per-round ratios (target >= 0.95). A case is ARCH:PX:BATCH.
 """
-import argparse
 import json
 
 import _common as C
@@ -40,11 +39,7 @@ def measure(arch, size, batch, steps, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('--quick', action='store_true', help=f'cases {" ".join(QUICK)}')
-    group.add_argument('--full', action='store_true', help=f'cases {" ".join(FULL)}')
+    parser = C.mode_parser(__doc__, quick=f'cases {" ".join(QUICK)}', full=f'cases {" ".join(FULL)}')
     parser.add_argument('--cases', nargs='+', help='ARCH:PX:BATCH ...')
     parser.add_argument('--steps', type=int, help='steps per pass (default 3)')
     parser.add_argument('--rounds', type=int, default=3)
