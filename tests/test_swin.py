@@ -224,11 +224,12 @@ def test_swin_demo_config_trains_through_the_trainer_with_sane_losses(tmp_path):
     from ms_cls.data.demo import make_demo_data
     from ms_cls.engine.trainer import train
     data = str(tmp_path / 'data')
-    make_demo_data(data, size=40, per_class={'train': 64, 'val': 2, 'test': 1})
+    make_demo_data(data, size=40, per_class={'train': 16, 'val': 2, 'test': 1})
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cfg = Config.fromfile(os.path.join(root, 'configs/swin/swin-tiny_1xb64_demo-32px.py'), {
         'data.train.data_prefix': f'{data}/train', 'data.val.data_prefix': f'{data}/val',
-        'runner.max_epochs': 1, 'log_config.interval': 1, 'model.backbone.frozen_stages': -1})
+        'runner.max_epochs': 1, 'log_config.interval': 1, 'model.backbone.frozen_stages': -1,
+        'data.samples_per_gpu': 16})
     summary = train(cfg, str(tmp_path / 'wd'))
     (log,) = [f for f in os.listdir(tmp_path / 'wd') if f.endswith('.log.json')]
     with open(tmp_path / 'wd' / log) as f:
