@@ -30,7 +30,7 @@ class SinkSpec:
     """A checked ``dataset_sink_mode`` / ``sink_size``: whether to sink and how much."""
     enabled: bool
     size: object        # 'auto' or an int
-    line: str           # what the log says about it
+    line: str           # what the log says about it (when on)
 
 
 def sink_spec(mode, size, device):
@@ -46,8 +46,7 @@ def sink_spec(mode, size, device):
                           "schedules and checkpoints; use 'auto' or False on CPU.")
     enabled = mode is True or (mode == 'auto' and device in SINK_DEVICES)
     line = ("dataset sink mode: on (steps run on the device in sinks; step lines show the "
-            "sink's last loss and its time per step)" if enabled else
-            f"dataset sink mode: off ({'dataset_sink_mode=False' if mode is False else device})")
+            "sink's last loss and its time per step)" if enabled else '')
     return SinkSpec(enabled, size, line)
 
 
