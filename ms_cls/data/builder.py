@@ -282,7 +282,11 @@ def build_dataloader(dataset, samples_per_gpu, workers_per_gpu=2, shuffle=False,
     (GeneratorDataset or map, python_multiprocessing=True) cost more than they save (their
     parent polls for results with 0.1 s sleeps, and a process map round-trips every row: decode
     in a process map ran 461 img/s with 1 worker, 352 with 2; a process-worker source 1048 and
-    382); several source threads hit the same polling (680 -> 319 img/s). MindSpore's C++
+    382); several source threads hit the same polling (680 -> 319 img/s); a per-batch map
+    doing a whole batch per worker (decode, eager ops, stack: no batch copy outside the
+    workers) ran 372 -> 253 img/s in processes and, in threads, lost to the GIL, which
+    MindSpore's eager C++ ops hold (2 threads ran them at 2036 img/s, 1 thread at 2432;
+    measured while other jobs ran). MindSpore's C++
     ``vision.Decode`` gave the same pixels on the 200 benchmark JPEGs but took 1.22 ms per image
     against 0.79 ms for ``load_rgb`` (EXIF and array included), so Pillow decodes (its
     decoder releases the GIL: 2 threads decode 1.79x as fast as 1, RandAugment runs 1.95x; by
