@@ -88,3 +88,113 @@ def test_sweep_restart_skips_the_finished_and_resumes_the_interrupted(tiny_demo,
     table = (out / 'sweep.md').read_text()
     assert 'lr0.01' in table and 'lr0.02' in table
     assert (out / 'sweep.png').stat().st_size > 1000 and (out / 'sweep.csv').is_file()
+
+
+def test_recompute_bn_is_the_mean_of_the_batch_statistics():
+    import numpy as np
+    import mindspore as ms
+    import mindspore.nn as nn
+    from ms_cls.tuning.averaging import recompute_bn
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        net = nn.SequentialCell([nn.BatchNorm2d(3)])
+        rng = np.random.default_rng(0)
+        batches = [rng.normal(loc, 2.0, (4, 3, 5, 5)).astype(np.float32) for loc in (1.0, 5.0)]
+        assert recompute_bn(net, iter(batches)) == (1, 2)
+        bn = net[0]
+        expected = np.mean([b.mean(axis=(0, 2, 3)) for b in batches], axis=0)
+        np.testing.assert_allclose(bn.moving_mean.asnumpy(), expected, rtol=1e-4)
+        assert np.all(bn.moving_variance.asnumpy() > 2.0)   # batch variances (~4), not 1
+        assert not bn.training
+    finally:
+        ms.set_context(mode=ms.GRAPH_MODE)
+
+
+def test_kfold_then_average_and_soup_its_checkpoints(tiny_demo, tmp_path, capsys):
+    """2 folds of 2 epochs: CV line, one out-of-fold row per training image, fold-ensemble
+    submission; then the epoch checkpoints of fold 0 averaged (plain, with BatchNorm
+    recomputed, and as a greedy soup) into ordinary checkpoints that keep the classes."""
+    import numpy as np
+    import pandas as pd
+    from ms_cls.checkpoint import read_checkpoint
+    from ms_cls.tuning.averaging import average_checkpoints, model_weights
+    from ms_cls.tuning.kfold import run_kfold
+    out = tmp_path / 'kf'
+    sub = tmp_path / 'sub.csv'
+    cv = run_kfold(DEMO_CONFIG, 2, 0, str(out), tiny_options(tiny_demo)
+                   + ['checkpoint_config.max_keep_ckpts=-1'], str(sub))
+    printed = capsys.readouterr().out
+    assert 'CV top-1 (best epoch of each fold)' in printed and ' +- ' in printed
+    assert len(cv['folds']) == 2 and cv['std'] == pytest.approx(np.std(cv['folds']))
+    oof = pd.read_csv(out / 'oof.csv')
+    assert len(oof) == 80 and oof['filename'].is_unique and set(oof['fold']) == {0, 1}
+    assert cv['oof_top1'] == pytest.approx(np.mean(oof['pred_label'] == oof['gt_label']))
+    assert len(pd.read_csv(sub)) == 20
+    summary = json.loads((out / 'kfold.json').read_text())
+    assert summary['kind'] == 'kfold' and summary['cv']['mean'] == pytest.approx(cv['mean'])
+
+    fold = out / 'fold0'
+    ckpts = [str(fold / 'epoch_1.ckpt'), str(fold / 'epoch_2.ckpt')]
+    config = str(out / 'configs' / 'fold0.py')
+    plain = str(tmp_path / 'avg.ckpt')
+    average_checkpoints(ckpts, plain)
+    weights = [model_weights(read_checkpoint(p)[0]) for p in ckpts]
+    params, meta = read_checkpoint(plain)
+    name = 'conv1.weight'
+    np.testing.assert_allclose(params[name].asnumpy(), (weights[0][name] + weights[1][name]) / 2,
+                               rtol=1e-6)
+    assert meta['classes'] == read_checkpoint(ckpts[0])[1]['classes']
+    assert not any(n.startswith('moments.') for n in params)
+    swa = str(tmp_path / 'swa.ckpt')
+    report = average_checkpoints(ckpts, swa, config, update_bn=True)
+    bn = next(n for n in params if n.endswith('moving_mean'))
+    assert not np.allclose(read_checkpoint(swa)[0][bn].asnumpy(), params[bn].asnumpy())
+    assert read_checkpoint(swa)[1]['metrics']['accuracy_top-1'] == pytest.approx(report['top1'])
+    soup = average_checkpoints(ckpts, str(tmp_path / 'soup.ckpt'), config, soup=True)
+    assert soup['soup'][0] == max(soup['single'], key=soup['single'].get)
+    assert soup['top1'] >= soup['best_single']
+
+
+def test_pseudo_labels_train_next_to_the_training_set(trained, tiny_demo, tmp_path):
+    from ms_cls.data.builder import build_dataset
+    from ms_cls.engine.trainer import train
+    from ms_cls.evaluation.submission import predict_submission
+    from conftest import tiny_cfg
+    cfg, work_dir, _ = trained
+    config = [os.path.join(work_dir, n) for n in os.listdir(work_dir) if n.endswith('.py')][0]
+    import numpy as np
+    from ms_cls.data.datasets import list_images
+    from ms_cls.evaluation.submission import write_pseudo_labels
+    pl, probs_path = tmp_path / 'pl.txt', str(tmp_path / 'p.npy')
+    predict_submission([config], [os.path.join(work_dir, 'best.ckpt')], str(tmp_path / 's.csv'),
+                       f'{tiny_demo}/test', probs_out=probs_path, pseudo_labels=str(pl),
+                       threshold=0.15, log=print)
+    probs = np.load(probs_path)
+    assert len(pl.read_text().splitlines()) == int((probs.max(axis=1) >= 0.15).sum())
+    with pytest.raises(ConfigError, match='threshold'):
+        write_pseudo_labels(str(pl), [], f'{tiny_demo}/test', probs[:0], threshold=1.5)
+    paths = [os.path.join(tiny_demo, 'test', p) for p in list_images(f'{tiny_demo}/test')]
+    write_pseudo_labels(str(pl), paths, f'{tiny_demo}/test', probs, threshold=0.01)
+    lines = pl.read_text().splitlines()
+    assert len(lines) == 20 and lines[0].split()[1] == str(int(probs[0].argmax()))
+    pseudo = dict(type='CustomDataset', data_prefix=f'{tiny_demo}/test', ann_file=str(pl))
+    both = tiny_cfg(tiny_demo, **{'runner.max_epochs': 1, 'data.samples_per_gpu': 32})
+    both.data.train = [both.data.train, pseudo]
+    dataset = build_dataset(both.data, 'train')
+    assert len(dataset) == 80 + len(lines) and dataset.classes == cfg_classes(work_dir)
+    assert dataset.samples[-1][1] == int(lines[-1].split()[1])
+    summary = train(both, str(tmp_path / 'run'))
+    assert summary['epochs'] == 1
+    log = open(next(str(p) for p in (tmp_path / 'run').iterdir() if p.name.endswith('.log')),
+               encoding='utf-8').read()
+    assert f'train: {80 + len(lines)} images' in log
+    bad = tiny_cfg(tiny_demo)
+    bad.data.train = [bad.data.train, dict(pseudo, pipeline=[dict(type='Normalize', mean=[0] * 3,
+                                                                   std=[1] * 3)])]
+    with pytest.raises(ConfigError, match='pipeline differs'):
+        build_dataset(bad.data, 'train')
+
+
+def cfg_classes(work_dir):
+    with open(os.path.join(work_dir, 'classes.txt'), encoding='utf-8') as f:
+        return f.read().split()

@@ -90,6 +90,8 @@ def augmentation_summary(cfg):
     """Train transforms beyond load/crop/flip/normalize, then the batch augments of
     ``model.train_cfg``: 'RandAugment(13 ops) + Mixup(0.8)'; 'none' without any."""
     train = (cfg.get('data') or {}).get('train') or {}
+    if isinstance(train, (list, tuple)) or 'datasets' in train:   # ConcatDataset: the first's
+        train = (list(train) if isinstance(train, (list, tuple)) else train['datasets'])[0]
     pipeline = train.get('pipeline') or (train.get('dataset') or {}).get('pipeline') or []
     names = []
     for step in pipeline:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ..config import Config, parse_options, parse_value, _split_top_level
 from ..errors import ConfigError, UserError
-from ..fileio import save_figure, write_csv, write_text
+from ..fileio import save_figure, write_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_SCRIPT = os.path.join(ROOT, 'scripts', 'train.py')
