@@ -198,3 +198,45 @@ def test_pseudo_labels_train_next_to_the_training_set(trained, tiny_demo, tmp_pa
 def cfg_classes(work_dir):
     with open(os.path.join(work_dir, 'classes.txt'), encoding='utf-8') as f:
         return f.read().split()
+
+
+def test_search_space_and_pruning_reports(trained):
+    """--search specs; the per-epoch val top-1 of a run's log reaches the trial once per epoch
+    and the pruner's answer stops the run (the real runs are measured in the README)."""
+    from ms_cls.tuning.search import _report, parse_search, suggest
+    space = parse_search(['optimizer.lr=float:0.001:0.1:log', 'data.samples_per_gpu=choice:16,32',
+                          'model.backbone.frozen_stages=int:-1:2'])
+    assert space['optimizer.lr'] == ('float', (0.001, 0.1), True)
+    assert space['data.samples_per_gpu'] == ('choice', [16, 32], False)
+    for bad in ('optimizer.lr=float:0.1:0.01', 'optimizer.lr=uniform:0:1', 'x=float:0:1:log'):
+        with pytest.raises(ConfigError, match='--search'):
+            parse_search([bad])
+
+    class Trial:
+        def __init__(self, prune):
+            self.reports, self.prune = [], prune
+
+        def suggest_float(self, name, low, high, log=False):
+            return low
+
+        def suggest_int(self, name, low, high, log=False):
+            return high
+
+        def suggest_categorical(self, name, choices):
+            return choices[-1]
+
+        def report(self, value, step):
+            self.reports.append((step, value))
+
+        def should_prune(self):
+            return self.prune
+    assert suggest(Trial(False), space) == {'optimizer.lr': 0.001, 'data.samples_per_gpu': 32,
+                                            'model.backbone.frozen_stages': 2}
+    _, work_dir, summary = trained
+    trial, seen = Trial(False), set()
+    assert _report(trial, work_dir, seen) is False
+    assert [step for step, _ in trial.reports] == [1, 2]
+    assert max(v for _, v in trial.reports) == pytest.approx(summary['best_top1'])
+    assert _report(Trial(True), work_dir, set()) is True
+    _report(trial, work_dir, seen)
+    assert len(trial.reports) == 2      # each epoch once

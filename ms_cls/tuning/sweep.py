@@ -247,14 +247,17 @@ def _die_with_parent():
         pass
 
 
-def run_training(config_path, work_dir, python=None, extra_args=()):
+def run_training(config_path, work_dir, python=None, extra_args=(), poll=None):
     """``scripts/train.py CONFIG --work-dir W --resume auto`` as a child process in its own
     session; SIGINT/SIGTERM to this process are passed on to it (once per signal, as a second
-    Ctrl-C to train.py stops at once). -> (return code, [signals received])."""
+    Ctrl-C to train.py stops at once). ``poll()``, called every second while the run lasts,
+    returning True stops it with SIGTERM (a pruned search trial).
+    -> (return code, [signals received], stopped by poll)."""
     cmd = [python or sys.executable, TRAIN_SCRIPT, config_path, '--work-dir', work_dir,
            '--resume', 'auto', *extra_args]
     proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=_die_with_parent)
     received = []
+    stopped = False
 
     def forward(signum, _frame):
         received.append(signum)
@@ -262,11 +265,18 @@ def run_training(config_path, work_dir, python=None, extra_args=()):
             proc.send_signal(signum)
     previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
     try:
-        code = proc.wait()
+        while True:
+            try:
+                code = proc.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                if poll is not None and not stopped and not received and poll():
+                    stopped = True
+                    proc.send_signal(signal.SIGTERM)
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-    return code, received
+    return code, received, stopped
 
 
 def command_line(config_path, work_dir):
@@ -385,7 +395,7 @@ class Sweep:
         self.log(f"{self.kind}: {v.name}: {'resuming' if state == 'resume' else 'training'} "
                  f"{v.max_epochs} epochs in {v.work_dir}")
         started = time.time()
-        code, received = run_training(v.config_path, v.work_dir, self.python)
+        code, received, _ = run_training(v.config_path, v.work_dir, self.python)
         record.update(return_code=code, state=variant_state(v.work_dir, v.max_epochs),
                       seconds=round(time.time() - started, 1))
         self.write_summary()
@@ -416,7 +426,7 @@ class Sweep:
                    'config': v.config_path, 'base_config': v.config or self.base,
                    'work_dir': v.work_dir, 'max_epochs': v.max_epochs, **v.extra}
             result = self.results.get((v.phase, v.name), {})
-            row['state'] = variant_state(v.work_dir, v.max_epochs)
+            row['state'] = result.get('final_state') or variant_state(v.work_dir, v.max_epochs)
             row['return_code'] = result.get('return_code')
             table, _ = run_row(v.work_dir) if os.path.isdir(v.work_dir) else (None, [])
             table = table or {}
@@ -526,25 +536,31 @@ def dry_run_table(rows, rate, source):
 
 
 def build_sweep(base, grid=None, variants_file=None, out_dir=None, cfg_options=None,
-                epochs=None, top=None, rerun=False, log=print):
-    """The Sweep of ``scripts/sweep.py``: a grid or a variants file, screening (``epochs``)
-    and finalists (``top``); every variant's config is checked here, before anything runs."""
-    if bool(grid) == bool(variants_file):
-        raise ConfigError("give either --grid KEY=V1,V2 ... or --variants FILE.py.")
+                epochs=None, top=None, rerun=False, search=None, log=print):
+    """The Sweep of ``scripts/sweep.py``: a grid, a variants file or a search space
+    (``search``: run it with ``ms_cls.tuning.search.run_search``), screening (``epochs``) and
+    finalists (``top``); every variant's config is checked here, before anything runs."""
+    if sum(bool(x) for x in (grid, variants_file, search)) != 1:
+        raise ConfigError("give one of --grid KEY=V1,V2 ..., --variants FILE.py or --search "
+                          "KEY=SPEC ....")
     if not os.path.isfile(base):
         raise ConfigError(f"base config not found: {base}")
-    if top is not None and not epochs:
-        raise ConfigError("--top K picks the best K of a screening run: give --epochs N too.")
+    if top is not None and (not epochs or search):
+        raise ConfigError("--top K picks the best K of a screening run: give --epochs N too "
+                          "(and a grid or variants file; a search prunes instead).")
     for flag, value in (('--epochs', epochs), ('--top', top)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ConfigError(f"{flag} {value!r}: give an int >= 1.")
     if grid:
         parsed = parse_grid(grid)
         variants, keys = grid_variants(parsed), list(parsed)
-    else:
+    elif variants_file:
         variants, keys = load_variants(variants_file), None
+    else:
+        from .search import parse_search
+        variants, keys = [], list(parse_search(search))
     stem = os.path.splitext(os.path.basename(variants_file or base))[0]
-    out_dir = out_dir or os.path.join('work_dirs', f'sweep_{stem}')
+    out_dir = out_dir or os.path.join('work_dirs', f"{'search' if search else 'sweep'}_{stem}")
     sweep = Sweep(base, variants, out_dir, cfg_options, keys, log)
     sweep.screen_epochs, sweep.top = epochs, top
     sweep.continue_full = not rerun
