@@ -125,7 +125,7 @@ class Scorer:
             log("update-bn: the model has no BatchNorm layer; weights unchanged")
             return dict(weights)
         updated = dict(weights)
-        updated.update({p.name: p.asnumpy() for p in self.model.get_parameters()
+        updated.update({p.name: p.asnumpy().copy() for p in self.model.get_parameters()
                         if p.name.endswith(('moving_mean', 'moving_variance'))})
         log(f"update-bn: {layers} BatchNorm layers recomputed over {len(train)} training images "
             f"({count} batches)")
@@ -148,7 +148,9 @@ def recompute_bn(net, batches):
     net.set_train(True)
     try:
         for images in batches:
-            before = [(c.moving_mean.asnumpy(), c.moving_variance.asnumpy()) for c in norms]
+            # copies: asnumpy() may share the parameter's memory, which the step overwrites
+            before = [(c.moving_mean.asnumpy().copy(), c.moving_variance.asnumpy().copy())
+                      for c in norms]
             net(ms.Tensor(images))
             count += 1
             for i, (cell, (old_mean, old_var)) in enumerate(zip(norms, before)):

@@ -6,7 +6,8 @@ subprocess with ``--work-dir <out>/<name> --resume auto``: MindSpore's memory go
 system after every run, and a signal to the sweep reaches the run, which saves a recovery
 checkpoint as a plain ``train.py`` run does. Started again, the sweep reads each work dir's log:
 a variant that finished its epochs is skipped, an interrupted one resumed from its newest
-checkpoint, a diverged or failed one left as it is (listed in the table).
+checkpoint, a failed one (an unreadable image, a full disk) retried the same way once the cause
+may be fixed, a diverged one left as it is (listed in the table).
 
 After every run the sweep rewrites, in ``<out>``:
 
@@ -388,12 +389,13 @@ class Sweep:
         state = variant_state(v.work_dir, v.max_epochs)
         record = self.results.setdefault((v.phase, v.name), {})
         record['state'] = state
-        if state in ('done', 'diverged', 'failed'):
+        if state in ('done', 'diverged'):   # a diverged run would diverge again
             self.log(f"{self.kind}: {v.name}: {state} ({v.work_dir}), skipped")
             return
         v.cfg.dump(v.config_path)
-        self.log(f"{self.kind}: {v.name}: {'resuming' if state == 'resume' else 'training'} "
-                 f"{v.max_epochs} epochs in {v.work_dir}")
+        verb = {'resume': 'resuming', 'failed': 'retrying (it failed before)'}.get(
+            state, 'training')
+        self.log(f"{self.kind}: {v.name}: {verb} {v.max_epochs} epochs in {v.work_dir}")
         started = time.time()
         code, received, _ = run_training(v.config_path, v.work_dir, self.python)
         record.update(return_code=code, state=variant_state(v.work_dir, v.max_epochs),
