@@ -4,7 +4,7 @@
                             [--cfg-options ...] [--out-dir work_dirs/sweep_NAME]
     python scripts/sweep.py BASE_CONFIG --variants configs/caltech256/seed_experiments_variants.py
     python scripts/sweep.py BASE_CONFIG --search optimizer.lr=float:0.005:0.2:log \
-                            data.samples_per_gpu=choice:32,64 --trials 12   (needs: pip install optuna)
+                            data.samples_per_gpu=choice:32,64 --trials 12  (pip install optuna)
     ... --dry-run                        list the variants, iterations and a time estimate
     ... --epochs 5 --top 2 [--rerun]     screen every variant for 5 epochs, then train the best 2
                                          in full (continued in their work dir, or re-run)
