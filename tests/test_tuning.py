@@ -240,3 +240,43 @@ def test_search_space_and_pruning_reports(trained):
     assert _report(Trial(True), work_dir, set()) is True
     _report(trial, work_dir, seen)
     assert len(trial.reports) == 2      # each epoch once
+
+
+def _fake_run(work_dir, tops, max_epochs, extra_meta=None):
+    """A work dir whose JSON log holds a meta record and one val record per epoch."""
+    os.makedirs(work_dir, exist_ok=True)
+    records = [dict(mode='meta', max_epochs=max_epochs, steps_per_epoch=2, samples_per_gpu=32)]
+    for epoch, top in enumerate(tops, 1):
+        records += [dict(mode='epoch', epoch=epoch, time=1.0, step_time=0.5, loss_avg=1.0),
+                    dict(mode='val', epoch=epoch, iter=2, **{'accuracy_top-1': top})]
+    if extra_meta:
+        records.append(dict(mode='meta', steps_per_epoch=2, samples_per_gpu=32, **extra_meta))
+    with open(os.path.join(work_dir, '20260101_000000.log.json'), 'w') as f:
+        f.write('\n'.join(json.dumps(r) for r in records) + '\n')
+
+
+def test_screening_picks_the_best_of_the_first_epochs_and_dry_run_estimates(tiny_demo, tmp_path):
+    from ms_cls.tuning.sweep import build_sweep, dry_run_table, variant_state
+    out = tmp_path / 'sw'
+    args = (DEMO_CONFIG, ['optimizer.lr=0.01,0.02,0.04'], None, str(out), tiny_options(tiny_demo))
+    sweep = build_sweep(*args, epochs=1, top=2)
+    assert [v.max_epochs for v in sweep.variants] == [1, 1, 1]
+    _fake_run(out / 'lr0.01', [0.2], 1)
+    _fake_run(out / 'lr0.02', [0.5, 0.9], 2, extra_meta=dict(max_epochs=2))   # continued
+    _fake_run(out / 'lr0.04', [0.4], 1)
+    assert variant_state(str(out / 'lr0.02'), 2) == 'done'
+    finalists = sweep.finalists()
+    assert [v.name for v in finalists] == ['lr0.02', 'lr0.04']     # by epoch 1: 0.5, 0.4
+    assert finalists[0].work_dir == str(out / 'lr0.02') and finalists[0].max_epochs == 2
+    summary = sweep.summary()
+    assert summary['variants'][0]['name'] == 'lr0.02' and summary['variants'][0]['epochs'] == 2
+    assert summary['variants'][0]['max_epochs'] == 2 and summary['screen_epochs'] == 1
+    rerun = build_sweep(*args, epochs=1, top=1, rerun=True).finalists()
+    assert rerun[0].work_dir == str(out / 'full' / 'lr0.02')
+    rows, rate, source = sweep.dry_run()
+    assert rate == pytest.approx(32 * 2 / 1.0) and [r['iterations'] for r in rows] == [2, 2, 2]
+    assert 'estimate' in dry_run_table(rows, rate, source)
+    with pytest.raises(ConfigError, match='--epochs N'):
+        build_sweep(*args, top=2)
+    with pytest.raises(ConfigError, match='one of --grid'):
+        build_sweep(DEMO_CONFIG, ['optimizer.lr=0.1'], 'x.py', str(out))
