@@ -75,6 +75,7 @@ def test_sweep_restart_skips_the_finished_and_resumes_the_interrupted(tiny_demo,
     summary = json.loads((out / 'sweep.json').read_text())
     states = {v['name']: v['state'] for v in summary['variants']}
     assert states == {'lr0.01': 'done', 'lr0.02': 'resume'}
+    assert '| interrupted |' in (out / 'sweep.md').read_text()   # compare_runs' status
 
     again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert again.returncode == 0, again.stdout + again.stderr
