@@ -7,7 +7,8 @@ Several checkpoints are an ensemble (softmax averaged, --weights to weigh them).
 defaults to the (first) config's data.test.data_prefix. --topk K adds LABEL_1..LABEL_K columns,
 best first, next to the top-1 LABEL column. An unreadable image stops the run before anything is
 predicted; --skip-unreadable leaves such images out of the CSV and lists them in
-<out>.unreadable.txt instead.
+<out>.unreadable.txt instead. --pseudo-labels pl.txt [--threshold 0.9] also writes the confident
+predictions as an ann file, to train on with a list under data.train.
 """
 import argparse
 import os
