@@ -281,3 +281,26 @@ def test_screening_picks_the_best_of_the_first_epochs_and_dry_run_estimates(tiny
         build_sweep(*args, top=2)
     with pytest.raises(ConfigError, match='one of --grid'):
         build_sweep(DEMO_CONFIG, ['optimizer.lr=0.1'], 'x.py', str(out))
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_set_aside_and_started_again(
+        tiny_demo, tmp_path, monkeypatch):
+    """(kill -9 in the first epoch: a log and a config, no checkpoint; train.py would refuse a
+    new run there.) The training subprocess is replaced: this checks the sweep's bookkeeping."""
+    from ms_cls.tuning import sweep as sweep_module
+    out = tmp_path / 'sw'
+    sweep = sweep_module.build_sweep(DEMO_CONFIG, ['optimizer.lr=0.01'], None, str(out),
+                                     tiny_options(tiny_demo))
+    work_dir = out / 'lr0.01'
+    _fake_run(work_dir, [], 2)
+    (work_dir / 'lr0.01.py').write_text('x = 1\n')
+    calls = []
+
+    def fake_training(config, wd, python=None, extra_args=(), poll=None):
+        calls.append((os.path.isdir(wd), os.path.isfile(config)))
+        return 0, [], False
+    monkeypatch.setattr(sweep_module, 'run_training', fake_training)
+    sweep.run()
+    assert calls == [(False, True)]          # started in an empty work dir
+    aside = [p for p in out.iterdir() if p.name.startswith('lr0.01.no-checkpoint-')]
+    assert len(aside) == 1 and (aside[0] / 'lr0.01.py').is_file()

@@ -392,6 +392,9 @@ class Sweep:
         if state in ('done', 'diverged'):   # a diverged run would diverge again
             self.log(f"{self.kind}: {v.name}: {state} ({v.work_dir}), skipped")
             return
+        if state != 'new' and not _has_checkpoint(v.work_dir):
+            self._set_aside(v)
+            state = 'new'
         v.cfg.dump(v.config_path)
         verb = {'resume': 'resuming', 'failed': 'retrying (it failed before)'}.get(
             state, 'training')
@@ -409,6 +412,15 @@ class Sweep:
         if code != 0:
             self.log(f"{self.kind}: {v.name} exited with code {code}; going on with the next "
                      f"variant (resume it alone with: {command_line(v.config_path, v.work_dir)})")
+
+    def _set_aside(self, v):
+        """A run killed before its first checkpoint (``kill -9``, a crash) has nothing to resume
+        and train.py would refuse a new run over its config: its folder is renamed, not
+        deleted, and the variant starts again."""
+        aside = f"{v.work_dir}.no-checkpoint-{time.strftime('%Y%m%d_%H%M%S')}"
+        os.replace(v.work_dir, aside)
+        self.log(f"{self.kind}: {v.name}: its run stopped before writing a checkpoint; moved "
+                 f"{v.work_dir} to {aside} and starting it again")
 
     # -- summary
 
