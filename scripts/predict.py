@@ -7,7 +7,8 @@ Several checkpoints are an ensemble (softmax averaged, --weights to weigh them).
 defaults to the (first) config's data.test.data_prefix. --topk K adds LABEL_1..LABEL_K columns,
 best first, next to the top-1 LABEL column. An unreadable image stops the run before anything is
 predicted; --skip-unreadable leaves such images out of the CSV and lists them in
-<out>.unreadable.txt instead.
+<out>.unreadable.txt instead. --pseudo-labels pl.txt [--threshold 0.9] also writes the confident
+predictions as an ann file, to train on with a list under data.train.
 """
 import argparse
 import os
@@ -38,6 +39,10 @@ def main():
     parser.add_argument('--probs', help='also save the probabilities (.npy, + .ids/.classes.txt)')
     parser.add_argument('--skip-unreadable', action='store_true',
                         help='leave unreadable images out of the CSV instead of stopping')
+    parser.add_argument('--pseudo-labels', metavar='ANN.txt', help='also write the confident '
+                        'predictions as an ann file (for a list under data.train)')
+    parser.add_argument('--threshold', type=float, default=0.9,
+                        help='least top probability of a pseudo-label (default 0.9)')
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE')
@@ -49,7 +54,8 @@ def main():
         predict_submission(configs, checkpoints, args.out, args.img_dir, args.batch_size,
                            args.workers, args.tta, args.weights, args.cfg_options, args.columns,
                            args.id_format, args.label_format, args.topk, args.probs,
-                           args.skip_unreadable)
+                           args.skip_unreadable, pseudo_labels=args.pseudo_labels,
+                           threshold=args.threshold)
     return run_cli(run)
 
 

@@ -90,6 +90,8 @@ def augmentation_summary(cfg):
     """Train transforms beyond load/crop/flip/normalize, then the batch augments of
     ``model.train_cfg``: 'RandAugment(13 ops) + Mixup(0.8)'; 'none' without any."""
     train = (cfg.get('data') or {}).get('train') or {}
+    if isinstance(train, (list, tuple)) or 'datasets' in train:   # ConcatDataset: the first's
+        train = (list(train) if isinstance(train, (list, tuple)) else train['datasets'])[0]
     pipeline = train.get('pipeline') or (train.get('dataset') or {}).get('pipeline') or []
     names = []
     for step in pipeline:
@@ -164,14 +166,15 @@ def run_row(work_dir):
 
 def run_status(log, epochs):
     """diverged (a NaN/Inf loss) / failed (another error record, e.g. an unreadable image) /
-    done / running-or-stopped (a log cannot tell a live run from a killed one)."""
+    done / interrupted (stopped by a signal, resumable) / running-or-stopped (a log cannot tell
+    a live run from a killed one)."""
     if log.diverged:
         return 'diverged'
-    if log.failure:
+    if log.failure and log.failure.get('kind') != 'interrupted':
         return 'failed'
     if log.meta.get('max_epochs') and epochs >= log.meta['max_epochs']:
         return 'done'
-    return 'running-or-stopped'
+    return 'interrupted' if log.failure else 'running-or-stopped'
 
 
 def compare_runs(work_dirs, sort=TOP1, ascending=False):

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import mindspore.dataset as ds
 
+from ..config import ConfigDict
 from ..errors import ConfigError
 from ..validation import (Registry, check_args, check_keys, flag, located, positive_int, subset,
                           where)
-from .datasets import PILLOW_MAX_PIXELS, CustomDataset
+from .datasets import PILLOW_MAX_PIXELS, ConcatDataset, CustomDataset
 from .pipeline import build_pipeline
 from .samplers import ClassBalancedSampler, RepeatFactorSampler
 
@@ -131,11 +132,55 @@ def check_dataset_cfg(data_cfg, split):
     _check_data_keys(data_cfg)
     if split not in data_cfg or data_cfg[split] is None:
         raise ConfigError(f"data.{split} is not set in the config.")
-    split_cfg = located(data_cfg[split], f'data.{split}')
+    split_cfg = data_cfg[split]
+    if isinstance(split_cfg, (list, tuple)):   # a list under data.train: mmcls's ConcatDataset
+        split_cfg = dict(type='ConcatDataset', datasets=list(split_cfg))
+    split_cfg = located(split_cfg, f'data.{split}')
+    if isinstance(split_cfg, dict) and split_cfg.get('type') == 'ConcatDataset':
+        return _check_concat(split_cfg, split)
     name = DATASETS.check_type(split_cfg, f'data.{split}')
     check_args(DATASETS.items[name], subset(split_cfg, ('type',)), f"data.{split} '{name}'",
                ('where',))
     return split_cfg
+
+
+def _check_concat(split_cfg, split):
+    """``dict(type='ConcatDataset', datasets=[...])``: each part checked; one pipeline for all
+    (a part without one takes the first's), kept at the top for the run plan. A part in
+    ann-file mode without ``classes`` takes the first part's (its labels are that set's
+    indices, as ``scripts/predict.py --pseudo-labels`` writes them)."""
+    where_ = f'data.{split}'
+    check_keys(split_cfg, ('type', 'datasets'), f"{where_} 'ConcatDataset'")
+    parts = split_cfg.get('datasets')
+    if not isinstance(parts, (list, tuple)) or not parts:
+        raise ConfigError(f"{where_}: ConcatDataset needs datasets=[dict(type='CustomDataset', "
+                          "...), ...] (or give the list itself as data.{split}).")
+    checked = []
+    for i, part in enumerate(parts):
+        if not isinstance(part, dict) or part.get('type') == 'ConcatDataset':
+            raise ConfigError(f"{where_}.datasets[{i}] must be a dataset dict such as "
+                              f"dict(type='CustomDataset', ...), got {part!r}.")
+        checked.append(check_dataset_cfg({split: part}, split))
+    pipeline = checked[0].get('pipeline', [])
+    for i, part in enumerate(checked[1:], 1):
+        if part.get('pipeline') is not None and list(part['pipeline']) != list(pipeline):
+            raise ConfigError(f"{where_}.datasets[{i}].pipeline differs from datasets[0]'s; "
+                              "ms_cls runs one pipeline per split: give the same one (or none, "
+                              "to use the first's).")
+    return ConfigDict(type='ConcatDataset', datasets=checked, pipeline=pipeline,
+                      path=where_)
+
+
+def _build_concat(split_cfg, split):
+    first = DATASETS.build(split_cfg['datasets'][0], where=f'data.{split}.datasets[0]')
+    parts = [first]
+    for i, part in enumerate(split_cfg['datasets'][1:], 1):
+        part = subset(part)
+        part.setdefault('pipeline', split_cfg['pipeline'])
+        if part.get('ann_file') and part.get('classes') is None:
+            part['classes'] = list(first.classes)
+        parts.append(DATASETS.build(part, where=f'data.{split}.datasets[{i}]'))
+    return ConcatDataset(parts, where=f'data.{split}')
 
 
 def build_dataset(data_cfg, split, classes=None):
@@ -145,7 +190,10 @@ def build_dataset(data_cfg, split, classes=None):
 
 def dataset_from(split_cfg, split, classes=None):
     """The dataset of a checked ``data.<split>`` config (this scans its folder or ann file)."""
-    dataset = DATASETS.build(split_cfg, where=f'data.{split}')
+    if split_cfg.get('type') == 'ConcatDataset':
+        dataset = _build_concat(split_cfg, split)
+    else:
+        dataset = DATASETS.build(split_cfg, where=f'data.{split}')
     if classes is not None:
         dataset.relabel(classes)
     return dataset

@@ -331,6 +331,31 @@ class CustomDataset:
         return self.load_image(index), np.array(self.samples[index][1], dtype=np.int32)
 
 
+class ConcatDataset(CustomDataset):
+    """mmcls's ``ConcatDataset``: several built datasets as one split (e.g. the training set
+    plus pseudo-labelled test images). Labels are mapped by class name onto the first dataset's
+    classes; the first's pipeline and folder stand for the whole (``data.builder`` has checked
+    that the pipelines agree)."""
+
+    def __init__(self, datasets, where='data'):
+        first = datasets[0]
+        self.where = where
+        self.data_prefix = first.data_prefix
+        self.pipeline = first.pipeline
+        self.test_mode = first.test_mode
+        self.with_label = True
+        self.extensions = first.extensions
+        self.other_files = [f for d in datasets for f in d.other_files]
+        self.classes = list(first.classes)
+        self.parts = list(datasets)
+        for i, part in enumerate(datasets):
+            if not part.with_label:
+                raise ConfigError(f"{where}.datasets[{i}] is unlabelled (with_label=False); a "
+                                  "training set needs labels (pseudo-labels: an ann file).")
+            part.relabel(self.classes)
+        self.samples = [sample for part in datasets for sample in part.samples]
+
+
 def broken_listing(broken, n=10):
     """[(path, reason)] to follow a colon: inline for one file, one line each (at most ``n``)
     for more."""

@@ -176,7 +176,9 @@ class RunLogData:
 
     def __init__(self, path, records):
         self.path = path
-        self.meta = next((r for r in records if r.get('mode') == 'meta'), {})
+        # the last meta: a run resumed with more epochs (a sweep's finalist) records its new
+        # max_epochs after the first
+        self.meta = next((r for r in reversed(records) if r.get('mode') == 'meta'), {})
         frames = {mode: pd.DataFrame([r for r in records if r.get('mode') == mode])
                   for mode in ('train', 'val', 'epoch')}
         iters = frames['train']['iter'].max() if 'iter' in frames['train'] else 1

@@ -82,11 +82,12 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def write_results(path, frame, probs=None, metrics=None, items=None):
+def write_results(path, frame, probs=None, metrics=None, items=None, extra=()):
     """Write the per-image results as ``.json`` (with the metrics) or ``.csv``.
 
     ``items`` (default: all of OUT_ITEMS but class_scores, which is one column per class) picks
     the columns after ``filename``; 'gt_label' brings gt_class along, 'topk' the top{i}_* columns.
+    ``extra``: more columns of ``frame`` to keep right after ``filename`` (k-fold's ``fold``).
     """
     ext = os.path.splitext(path)[1].lower()
     if ext not in ('.json', '.csv'):
@@ -98,8 +99,8 @@ def write_results(path, frame, probs=None, metrics=None, items=None):
         raise ConfigError(f"--out-items {unknown}: unknown; use some of {OUT_ITEMS}.")
     if 'class_scores' in items and probs is None:
         raise ConfigError("--out-items class_scores needs the probabilities.")
-    columns = ['filename'] + [c for i in items if i != 'class_scores'
-                              for c in _item_columns(frame, i)]
+    columns = ['filename', *extra] + [c for i in items if i != 'class_scores'
+                                      for c in _item_columns(frame, i)]
     table = frame[list(dict.fromkeys(columns))]
     classes = frame.attrs.get('classes')
     prefix = frame.attrs.get(DATA_PREFIX)

@@ -9,6 +9,9 @@ Columns: ``columns=(ID, LABEL)`` names the two main columns. ``topk=K > 1`` appe
 ``LABEL_1 .. LABEL_K``, best first; ``LABEL`` stays the top-1 (equal to ``LABEL_1``), so a top-1
 grader reading ``LABEL`` still works and a top-K one finds the ranks as separate columns.
 
+``pseudo_labels``: the confident predictions (top probability >= ``threshold``) are also written
+as an ann file, to train on next to the training set (a list under ``data.train``).
+
 Unreadable images: every image is fully decoded before a model is built (a header check passes a
 truncated JPEG, which would then fail mid-prediction; ``ms_cls.data.scan``, cached as there). By
 default any bad file stops the run with one ImageLoadError naming all of them and nothing is
@@ -163,6 +166,22 @@ def write_probs(probs, path, ids, classes):
         write_lines(_file_target(f'{path}.{suffix}.txt'), lines)
 
 
+def write_pseudo_labels(path, paths, img_dir, probs, threshold=0.9):
+    """The predictions whose top probability is at least ``threshold`` as an ann file
+    (``relative/path.jpg <label>`` a line, relative to ``img_dir``, labels being the model's
+    class indices): train on it next to the training set with a list under ``data.train``.
+    Returns (images kept, their share)."""
+    if not 0 < threshold <= 1:
+        raise ConfigError(f"--threshold {threshold!r}: give a probability in (0, 1].")
+    probs = np.asarray(probs)
+    keep = probs.max(axis=1) >= threshold
+    labels = probs.argmax(axis=1)
+    write_lines(_file_target(path), [
+        f"{os.path.relpath(p, img_dir).replace(os.sep, '/')} {int(label)}"
+        for p, label, kept in zip(paths, labels, keep) if kept])
+    return int(keep.sum()), float(keep.mean()) if len(keep) else 0.0
+
+
 def class_counts_text(frame_or_labels, classes, n=10):
     """How often each class was predicted: the ``n`` most and least, and those never predicted.
 
@@ -251,7 +270,7 @@ def default_img_dir(config, cfg_options=None):
 def predict_submission(configs, checkpoints, out, img_dir=None, batch_size=32, workers=2, tta=(),
                        weights=None, cfg_options=None, columns=('id', 'label'), id_format='name',
                        label_format='index', topk=1, probs_out=None, skip_unreadable=False,
-                       log=print):
+                       log=print, pseudo_labels=None, threshold=0.9):
     """The whole ``scripts/predict.py`` run; returns the frame written to ``out``.
 
     What can be checked without the models (flags, ids, image files) is checked first; nothing is
@@ -305,6 +324,12 @@ def predict_submission(configs, checkpoints, out, img_dir=None, batch_size=32, w
         os.remove(listing)
         log(f"removed {listing} of an earlier run: every image was readable this time")
     write_submission(frame, out)
+    if pseudo_labels:
+        kept, share = write_pseudo_labels(pseudo_labels, paths, img_dir, probs, threshold)
+        log(f"wrote {pseudo_labels}: {kept} of {len(paths)} images ({share:.0%}) predicted with "
+            f"probability >= {threshold:g}; train on them with data.train = [<the training "
+            f"set>, dict(type='CustomDataset', data_prefix={img_dir!r}, "
+            f"ann_file={pseudo_labels!r}, pipeline=...)]")
     log(class_counts_text(frame, classes))
     if probs_out:
         log(f"wrote {probs_out} (+ .ids.txt, .classes.txt): {probs.shape[0]}x{probs.shape[1]}")
