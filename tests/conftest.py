@@ -98,3 +98,48 @@ def trained(tiny_demo, tmp_path_factory):
     cfg = tiny_cfg(tiny_demo)
     summary = train(cfg, work_dir)
     return cfg, work_dir, summary
+
+
+#: The Grad-CAM and report fixtures: the demo shapes at their own 64 px (with boxes.csv),
+#: SHAPES_TRAIN train and SHAPES_VAL val images a class, trained at 32 px.
+SHAPES_TRAIN, SHAPES_VAL = 100, 10
+SWIN_CONFIG = os.path.join(ROOT, 'configs', 'swin', 'swin-tiny_1xb64_demo-32px.py')
+RESNET_EPOCHS, RESNET_OPTIONS = 6, {}
+SWIN_EPOCHS, SWIN_OPTIONS = 8, {'optimizer': dict(type='AdamW', lr=0.001, weight_decay=0.05),
+                                'model.backbone.frozen_stages': -1,
+                                'model.backbone.drop_path_rate': 0.0}
+
+
+@pytest.fixture(scope='session')
+def shapes_demo(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('shapes') / 'demo')
+    make_demo_data(root, per_class={'train': SHAPES_TRAIN, 'val': SHAPES_VAL, 'test': 1}, seed=0)
+    return root
+
+
+def shapes_cfg(config, data_root, epochs, **options):
+    opts = {'data.train.data_prefix': f'{data_root}/train',
+            'data.val.data_prefix': f'{data_root}/val', 'data.test.data_prefix': f'{data_root}/test',
+            'runner.max_epochs': epochs, 'log_config.interval': 10,
+            'checkpoint_config.interval': epochs, 'checkpoint_config.max_keep_ckpts': 1,
+            'lr_config.step': [epochs - 1]}
+    opts.update(options)
+    return Config.fromfile(config, opts)
+
+
+@pytest.fixture(scope='session')
+def demo_run(shapes_demo, tmp_path_factory):
+    """ResNet-18 trained a few epochs on shapes_demo: (cfg, work_dir, summary)."""
+    from ms_cls.engine.trainer import train
+    work_dir = str(tmp_path_factory.mktemp('demo_run') / 'resnet18')
+    cfg = shapes_cfg(DEMO_CONFIG, shapes_demo, RESNET_EPOCHS, **RESNET_OPTIONS)
+    return cfg, work_dir, train(cfg, work_dir)
+
+
+@pytest.fixture(scope='session')
+def swin_demo_run(shapes_demo, tmp_path_factory):
+    """Swin-T trained a few epochs on shapes_demo: (cfg, work_dir, summary)."""
+    from ms_cls.engine.trainer import train
+    work_dir = str(tmp_path_factory.mktemp('demo_run') / 'swin_t')
+    cfg = shapes_cfg(SWIN_CONFIG, shapes_demo, SWIN_EPOCHS, **SWIN_OPTIONS)
+    return cfg, work_dir, train(cfg, work_dir)
