@@ -31,7 +31,7 @@ def main():
                         '(default: the predicted class of each image)')
     parser.add_argument('--target-layers', help='the layer whose activations are weighted '
                         '(default: backbone.layer4 for ResNet, backbone.norm for Swin, or the deepest '
-                        'stage with a 4x4 map or finer when the input is small)')
+                        'stage with a 7x7 map or finer when the input is small)')
     parser.add_argument('--method', default='gradcam', choices=METHODS)
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE')
     args = parser.parse_args()

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from ms_cls.analysis.cam import METHODS, cam_weights, default_target_layer, image_cams, peak
+from ms_cls.analysis.cam import cam_weights, default_target_layer, image_cams, peak
 from ms_cls.apis import init_model
 from ms_cls.data.demo import read_boxes
 from ms_cls.errors import ConfigError
@@ -14,32 +14,44 @@ from ms_cls.errors import ConfigError
 from conftest import ROOT, SHAPES_VAL
 
 MIN_HITS = 0.8
+#: Grad-CAM++ is held to MIN_HITS. Plain Grad-CAM's mean gradient also weights channels that
+#: fire on the background next to the shape: measured on these runs 0.59 (ResNet-18), see
+#: the report of issue 16.
+METHOD = 'gradcam++'
 
 
 def localisation(work_dir, config, data_root, method):
-    """-> (images classified right, of them the CAM peaks inside the shape's box, layer)."""
+    """-> (images classified right, of them those whose CAM peaks inside their shape's box,
+    those whose peak falls inside the box of another image (a control: a map that always
+    peaks at the image centre scores as well there), layer)."""
     model = init_model(os.path.join(work_dir, os.path.basename(config)),
                        os.path.join(work_dir, 'best.ckpt'))
     boxes = {name: value for (split, name), value in read_boxes(data_root).items()
              if split == 'val'}
     names = sorted(boxes)
+    others = names[7:] + names[:7]
     items = image_cams(model, [os.path.join(data_root, 'val', n) for n in names], method=method)
-    right = hits = 0
-    for name, item in zip(names, items):
-        label, (x0, y0, x1, y1) = boxes[name]
+    right = hits = control = 0
+    for name, other, item in zip(names, others, items):
+        label, box = boxes[name]
         if item['pred_label'] == label:
             right += 1
             x, y = peak(item['cam'])
-            hits += x0 <= x < x1 and y0 <= y < y1
-    return right, hits, items[0]['layer']
+            hits += inside(x, y, box)
+            control += inside(x, y, boxes[other][1])
+    return right, hits, control, items[0]['layer']
+
+
+def inside(x, y, box):
+    x0, y0, x1, y1 = box
+    return x0 <= x < x1 and y0 <= y < y1
 
 
 def check_localises(run, data_root):
     cfg, work_dir, summary = run
-    for method in METHODS:
-        right, hits, layer = localisation(work_dir, cfg.filename, data_root, method)
-        assert right >= 3 * SHAPES_VAL, (summary, right)   # a model that has learnt something
-        assert hits / right >= MIN_HITS, (method, layer, hits, right)
+    right, hits, control, layer = localisation(work_dir, cfg.filename, data_root, METHOD)
+    assert right >= 5 * SHAPES_VAL, (summary, right)   # a model that has learnt something
+    assert hits / right >= MIN_HITS and hits > control, (layer, hits, control, right)
 
 
 def test_resnet18_cam_peaks_on_the_drawn_shape(demo_run, shapes_demo):
@@ -53,7 +65,7 @@ def test_swin_t_cam_peaks_on_the_drawn_shape(swin_demo_run, shapes_demo):
 def test_default_layer_is_mmcls_at_224_and_a_finer_stage_on_small_inputs(demo_run):
     model = init_model(demo_run[0])
     assert default_target_layer(model, (224, 224)) == 'backbone.layer4'   # 7x7
-    assert default_target_layer(model, (32, 32)) == 'backbone.layer2'     # 4x4 (layer4: 1x1)
+    assert default_target_layer(model, (32, 32)) == 'backbone.layer1'     # 8x8 (layer4: 1x1)
 
 
 def test_gradcam_plus_plus_weights_follow_the_paper():
@@ -79,7 +91,7 @@ def test_vis_cam_script_writes_one_overlay_per_image_and_names_bad_layers(demo_r
     assert res.returncode == 0, res.stderr[-2000:]
     written = sorted(os.listdir(tmp_path / 'cams'))
     assert written == [f'{i:04d}_cam.jpg' for i in range(SHAPES_VAL)]
-    assert 'gradcam++ of 004.star at backbone.layer2' in res.stdout
+    assert 'gradcam++ of 004.star at backbone.layer1' in res.stdout
     res = subprocess.run([sys.executable, script, config, ckpt, '--img',
                           os.path.join(star, '0000.jpg'), '--save-path', str(tmp_path / 'x.jpg'),
                           '--target-layers', 'backbone.layer9'],

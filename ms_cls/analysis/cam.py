@@ -19,10 +19,12 @@ from ..errors import ConfigError
 
 METHODS = ('gradcam', 'gradcam++')
 ALPHA = 0.5
-#: A map coarser than this (cells on its short side) cannot say where in the image the model
-#: looked: at 224 px mmcls's defaults (ResNet layer4, Swin's final norm) give 7x7; at 32 px they
-#: give 1x1, and the default moves to the deepest stage with at least this grid.
-MIN_GRID = 4
+#: A map coarser than this (cells on its short side) says little about where the model looked.
+#: mmcls's defaults (ResNet layer4, Swin's final norm) give 7x7 at 224 px but 1x1 at 32 px;
+#: there the default moves to the deepest stage with a map at least this fine. (On the 32 px
+#: demo, ResNet-18's 4x4 layer2 peaks on the background half the time, its 8x8 layer1 on
+#: the shape: tests/test_cam.py.)
+MIN_GRID = 7
 
 
 def _candidates(model, input_hw):
