@@ -1,4 +1,5 @@
 """The run and sweep reports: their content, then the pages in headless Chromium."""
+import html
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ from ms_cls.analysis.report import REPORT_FILE, RESULTS_FILE, run_report, sweep_
 from ms_cls.data.demo import CLASS_NAMES
 from ms_cls.engine.log import TOP1, load_json_log
 from ms_cls.analysis.runs import find_log
+from ms_cls.evaluation.results import read_results
 
 CHROMIUM, CHROMEDRIVER = '/usr/bin/chromium', '/usr/bin/chromedriver'
 #: set to a folder to keep the screenshots (they are in the test's tmp dir otherwise)
@@ -22,12 +24,13 @@ def best_top1(work_dir):
 
 
 @pytest.fixture(scope='module')
-def pages(demo_run, swin_demo_run, shapes_demo, tmp_path_factory):
-    """The demo run's report (with the EDA of its data) and the two demo runs' sweep page."""
+def pages(demo_run, trained, shapes_demo, tmp_path_factory):
+    """The demo run's report (with the EDA of its data) and the sweep page of it and the
+    suite's tiny run."""
     out = tmp_path_factory.mktemp('pages')
     analyse(shapes_demo, str(out / 'eda'), log=None)
     run = run_report(demo_run[1], eda=str(out / 'eda'), log=lambda *_: None)
-    sweep = sweep_report([demo_run[1], swin_demo_run[1]], str(out / 'sweep.html'))
+    sweep = sweep_report([demo_run[1], trained[1]], str(out / 'sweep.html'))
     return run, sweep
 
 
@@ -55,20 +58,24 @@ def test_run_report_has_every_part(pages, demo_run):
     assert 0 < len(rows(page, 'pairs')) <= 20
     for alt in ('training curves', 'momentum', 'confusion matrix', 'class_counts.png'):
         assert f'<img alt="{alt}"' in page
+    rows_ = read_results(os.path.join(work_dir, RESULTS_FILE)).rows
+    mistakes = int((rows_['pred_label'] != rows_['gt_label']).sum())
+    assert mistakes > 0
     gallery = page[page.index('Most confident mistakes'):]
-    assert gallery.count('<figure>') == 12
+    assert gallery.count('<figure>') == min(12, mistakes)
     assert 'id="eda-splits"' in page
 
 
-def test_sweep_report_ranks_the_runs_and_names_what_differs(pages, demo_run, swin_demo_run):
+def test_sweep_report_ranks_the_runs_and_names_what_differs(pages, demo_run, trained):
     page = open(pages[1], encoding='utf-8').read()
     runs = rows(page, 'runs')
     assert len(runs) == 2
-    best = max(best_top1(demo_run[1]), best_top1(swin_demo_run[1]))
+    best = max(best_top1(demo_run[1]), best_top1(trained[1]))
     assert re.search(r'<b id="best-top1">([\d.]+)</b>', page).group(1) == f"{best:.3f}"
-    differing = page[page.index('id="differing"'):]
-    assert 'model.backbone.type' in differing and "'SwinTransformer'" in differing
-    assert 'data.train.data_prefix' not in differing      # both read the same data
+    assert os.path.basename(demo_run[1]) in runs[0]       # ranked: the better run first
+    differing = html.unescape(page[page.index('id="differing"'):])
+    assert 'optimizer.type' in differing and "'AdamW'" in differing and "'SGD'" in differing
+    assert 'data.train.data_prefix' in differing and 'model.backbone.depth' not in differing
     assert '<img alt="training curves, overlaid"' in page
 
 
