@@ -32,6 +32,9 @@ REPORT_FILE = 'report.html'
 RESULTS_FILE = 'val_results.json'
 CHECKPOINTS = ('best.ckpt', 'latest.ckpt')
 GALLERY = 12
+#: On the demo shapes Grad-CAM++ peaks on the shape for 0.89 of ResNet-18's right answers,
+#: plain Grad-CAM for 0.59 (tests/test_cam.py)
+CAM_METHOD = 'gradcam++'
 PAIRS = 20
 SKIP_KEYS = ('work_dir',)   # set by the trainer, differs by construction
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -247,10 +250,11 @@ def gallery_section(result, cfg, ckpt, data_prefix, log=print):
     if 'gt_label' not in rows:
         return ''
     wrong = rows[(rows['gt_label'] >= 0) & (rows['pred_label'] != rows['gt_label'])]
-    wrong = wrong.sort_values('pred_score', ascending=False, kind='stable').head(GALLERY)
-    head = (f'<h2>Most confident mistakes</h2><p>The {GALLERY} wrong predictions with the '
-            'highest score, each with its Grad-CAM for the predicted class (where the model '
-            'looked to decide it).</p>')
+    shown = wrong.sort_values('pred_score', ascending=False, kind='stable').head(GALLERY)
+    head = (f'<h2>Most confident mistakes</h2><p>The {len(shown)} wrong predictions with the '
+            f'highest score (of {len(wrong)}), each with its {CAM_METHOD} map for the predicted '
+            'class: where the model looked to decide it.</p>')
+    wrong = shown
     if not len(wrong):
         return head + '<p>No mistakes.</p>'
     if ckpt is None or not data_prefix:
@@ -264,7 +268,7 @@ def gallery_section(result, cfg, ckpt, data_prefix, log=print):
     if missing:
         return head + f'<p class="note">{len(missing)} images not found, e.g. {esc(missing[0])}.</p>'
     figures = []
-    for item, gt in zip(image_cams(model, paths), wrong['gt_label']):
+    for item, gt in zip(image_cams(model, paths, method=CAM_METHOD), wrong['gt_label']):
         img = overlay(item, gt_class=classes[int(gt)])
         figures.append(f'<figure>{png_tag(pil_png(img), os.path.basename(item["path"]), 160)}'
                        f'<figcaption>{esc(os.path.relpath(item["path"], data_prefix))}'
