@@ -167,11 +167,25 @@ def _run(text, filename, bases):
             and not inspect.isfunction(v) and not inspect.isclass(v)}
 
 
+def load_bases(filename):
+    """The merged ``_base_`` files of a config, without the file's own settings: what a run
+    report compares the run's settings with (empty for a config without bases)."""
+    filename = os.path.abspath(filename)
+    return Config(_merge_bases(filename, _read_text(filename), ()), os.path.relpath(filename))
+
+
 def _load(filename, chain=()):
     filename = os.path.abspath(filename)
     if filename in chain:
         raise ConfigError("Circular _base_ chain: " + ' -> '.join(chain + (filename,)))
     text = _read_text(filename)
+    merged = _merge_bases(filename, text, chain)
+    raw = _run(text, filename, merged)
+    raw.pop(BASE_KEY, None)
+    return _merge(merged, raw, '', os.path.relpath(filename))
+
+
+def _merge_bases(filename, text, chain):
     shown = os.path.relpath(filename)
     merged = ConfigDict()
     for base in _declared_bases(text, filename):
@@ -189,9 +203,7 @@ def _load(filename, chain=()):
         for key, value in base_cfg.items():
             merged[key] = value
             merged._sources[key] = base_cfg.source_of(key)
-    raw = _run(text, filename, merged)
-    raw.pop(BASE_KEY, None)
-    return _merge(merged, raw, '', shown)
+    return merged
 
 
 def parse_value(text):

@@ -29,6 +29,8 @@ def main():
     parser.add_argument('--msrun', type=int, metavar='N', help='data parallel: run N worker '
                         'processes on this machine with msrun (what run_distribute_train.sh '
                         'does; NNODES/NODE_RANK/MASTER_ADDR/MASTER_PORT for several machines)')
+    parser.add_argument('--no-report', action='store_true', help='do not write '
+                        'WORK_DIR/report.html at the end (scripts/report.py writes it later)')
     args = parser.parse_args()
 
     def run():
@@ -39,7 +41,10 @@ def main():
             launch(args.msrun, __file__, sys.argv[1:], run_work_dir(cfg, args.work_dir))
             return
         from ms_cls.engine.trainer import train
-        train(cfg, args.work_dir)
+        summary = train(cfg, args.work_dir)
+        if not args.no_report:
+            from ms_cls.analysis.report import report_after_training
+            report_after_training(summary)
     return run_cli(run)
 
 

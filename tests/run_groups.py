@@ -18,10 +18,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-#: Each list runs in a process of its own: Swin-T (1.9 GB for its 64-image training steps), the
+#: Each list runs in a process of its own: Swin-T (1.9 GB for its 64-image training steps; the
+#: Grad-CAM and report tests share its process for their trained ResNet-18 and Swin-T runs), the
 #: ResNet-50 ones (twelve configs trained a step each, optimizers, weight conversion), and the
 #: modules that train many small runs (end to end, resume, plan, disk faults).
-ALONE = [['test_swin.py'], ['test_seed_configs.py', 'test_optimizers.py', 'test_weights.py'],
+ALONE = [['test_swin.py', 'test_cam.py', 'test_report.py'], ['test_seed_configs.py', 'test_optimizers.py', 'test_weights.py'],
          ['test_train_e2e.py', 'test_resume.py', 'test_plan.py', 'test_disk_safety.py',
           'test_runtime.py', 'test_distributed.py']]
 #: pytest's order of the summary counts.

@@ -27,7 +27,7 @@ def tiny_args(data_root, work_dir, *extra):
     return [sys.executable, os.path.join(ROOT, 'scripts', 'train.py'), DEMO_CONFIG,
             '--work-dir', work_dir, '--cfg-options', *TINY,
             f'data.train.data_prefix={data_root}/train', f'data.val.data_prefix={data_root}/val',
-            f'data.test.data_prefix={data_root}/test', *extra]
+            f'data.test.data_prefix={data_root}/test', '--no-report', *extra]
 
 
 def weights(path):

@@ -167,6 +167,8 @@ def test_run_train_sh_makes_demo_data_and_trains(tmp_path):
     assert os.path.isfile(tmp_path / 'data' / 'demo' / 'test_answers.csv')
     assert 'Epoch: [  1 /   1], Train Loss: [' in res.stdout
     assert os.path.isfile(tmp_path / 'wd' / 'best.ckpt')
+    assert f"report: {os.path.join('wd', 'report.html')} (" in res.stdout  # by default
+    assert os.path.isfile(tmp_path / 'wd' / 'report.html')
     assert set(os.listdir(tmp_path)) == {'data', 'wd'}   # nothing else dumped into the cwd
 
 

@@ -230,7 +230,7 @@ def analyse(source, out_dir, min_images=20, workers=None, sample_per_class=4, cf
     write_text(os.path.join(out_dir, 'unreadable.txt'),
                  ''.join(f"{u['path']}\t{u['kind']}\t{u['message']}\n"
                          for u in summary['unreadable']))
-    write_text(os.path.join(out_dir, 'summary.json'), json.dumps(summary, indent=1) + '\n')
+    write_text(os.path.join(out_dir, SUMMARY_FILE), json.dumps(summary, indent=1) + '\n')
     write_text(os.path.join(out_dir, 'report.md'), render_report(summary))
     return summary
 
@@ -241,6 +241,26 @@ def _union_classes(splits):
     for s in sorted(splits.values(), key=lambda s: s is not splits.get('train')):
         names += [c for c in s['classes'] if c not in names]
     return names
+
+
+SUMMARY_FILE = 'summary.json'
+
+
+def read_summary(out_dir):
+    """The summary.json that ``analyse`` wrote into ``out_dir`` (its one reader)."""
+    path = os.path.join(out_dir, SUMMARY_FILE)
+    try:
+        with open(path, encoding='utf-8') as f:
+            summary = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"--eda {out_dir}: no {SUMMARY_FILE}; give the --out-dir of "
+                          "scripts/eda.py.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid JSON ({err}).") from None
+    if not isinstance(summary, dict) or 'splits' not in summary:
+        raise ConfigError(f"{path}: not an EDA summary (no 'splits'); give the --out-dir of "
+                          "scripts/eda.py.")
+    return summary
 
 
 def _split_summary(split, recs, all_classes, min_images):

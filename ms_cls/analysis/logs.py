@@ -46,16 +46,24 @@ def plot_curves(logs, keys, out, legend=None, title=None):
     A diverged run ends in a dotted vertical line where its loss became NaN/Inf.
     Returns notes to print (diverged runs, logs without the key).
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     ext = os.path.splitext(out)[1].lower().lstrip('.') or 'png'
     if ext not in IMAGE_FORMATS:
         raise ConfigError(f"--out {out}: use one of .{', .'.join(IMAGE_FORMATS)}.")
+    fig, notes = curves_figure(logs, keys, legend, title)
+    save_figure(out, fig, format=ext, dpi=100)
+    return notes
+
+
+def curves_figure(logs, keys, legend=None, title=None):
+    """-> (the matplotlib Figure of plot_curves, notes); also what run reports embed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     present = check_keys_present(logs, keys)
     names = legend_names(logs, legend)
     notes = [f"{log.path}: diverged at {log.divergence()}" for log in logs if log.diverged]
-    fig, axes = plt.subplots(len(keys), 1, figsize=(9, 3.2 * len(keys)), squeeze=False)
+    fig = Figure(figsize=(9, 3.2 * len(keys)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(keys), 1, squeeze=False)
     for ax, key in zip(axes[:, 0], keys):
         by_epoch = present[key] == 'val'
         for i, (log, name) in enumerate(zip(logs, names)):
@@ -78,9 +86,7 @@ def plot_curves(logs, keys, out, legend=None, title=None):
     if title:
         axes[0, 0].set_title(title)
     fig.tight_layout()
-    save_figure(out, fig, format=ext, dpi=100)
-    plt.close(fig)
-    return notes
+    return fig, notes
 
 
 def train_time_lines(log):

@@ -13,9 +13,10 @@ def steps_per_epoch(cfg, dataset_size, ngpus=1):
     return loader_spec(cfg.data, 'train').steps(dataset_size, '--dataset-size', ngpus)
 
 
-def schedule_frame(cfg, dataset_size, ngpus=1):
-    """DataFrame with columns iter (0-based over all epochs), lr, momentum."""
-    steps = steps_per_epoch(cfg, dataset_size, ngpus)
+def schedule_frame(cfg, dataset_size=None, ngpus=1, steps=None):
+    """DataFrame with columns iter (0-based over all epochs), lr, momentum. ``steps`` (per
+    epoch, e.g. from a run's log) replaces the count from ``dataset_size``."""
+    steps = steps or steps_per_epoch(cfg, dataset_size, ngpus)
     plan = schedule_plan(cfg, ngpus)
     lrs = plan.lr.values(plan.base_lr, plan.max_epochs, steps)
     if plan.momentum is not None:

@@ -5,6 +5,10 @@ the label is the shape alone. Output (seeded, deterministic)::
 
     root/train/001.circle/0000.jpg ...   root/val/...   root/test/000000.jpg ...
     root/test_answers.csv               (id,label,class_name: the test key, kept out of test/)
+    root/boxes.csv                      (split,filename,label,x0,y0,x1,y1: where each shape is)
+
+The boxes let a test check where a model looks (Grad-CAM, ms_cls/analysis/cam.py); this module
+writes them and ``read_boxes`` reads them.
 """
 import csv
 import math
@@ -14,12 +18,13 @@ import shutil
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..errors import OutputExists
+from ..errors import ConfigError, OutputExists
 
 SHAPES = ('circle', 'square', 'triangle', 'star', 'cross', 'ring', 'diamond', 'crescent',
           'stripes', 'frame')
 CLASS_NAMES = tuple(f'{i + 1:03d}.{name}' for i, name in enumerate(SHAPES))
 SPLITS = {'train': 100, 'val': 30, 'test': 30}
+BOXES_FILE = 'boxes.csv'
 
 
 def _polygon(cx, cy, radius, n, angle, inner=None):
@@ -81,16 +86,38 @@ def _contrasting_colours(rng):
             return tuple(int(v) for v in bg), tuple(int(v) for v in fg)
 
 
-def make_image(shape, rng, size=64):
+def draw_image(shape, rng, size=64):
+    """-> (image, box): the noisy picture and the (x0, y0, x1, y1) pixel box of the shape, the
+    bounding box of the same drawing on a blank mask (x1, y1 exclusive). The mask draws no
+    random numbers, so the images are those the generator drew before it kept boxes."""
     background, colour = _contrasting_colours(rng)
     img = Image.new('RGB', (size, size), background)
-    draw = ImageDraw.Draw(img)
+    mask = Image.new('L', (size, size), 0)
     r = size * rng.uniform(0.2, 0.3)
     cx, cy = (size / 2 + rng.uniform(-0.12, 0.12) * size for _ in range(2))
     angle = rng.uniform(-math.pi / 9, math.pi / 9)
-    draw_shape(draw, shape, cx, cy, r, angle, colour, background)
+    draw_shape(ImageDraw.Draw(img), shape, cx, cy, r, angle, colour, background)
+    draw_shape(ImageDraw.Draw(mask), shape, cx, cy, r, angle, 255, 0)
     noise = rng.normal(0, 12, (size, size, 3))
-    return Image.fromarray(np.clip(np.asarray(img, np.float32) + noise, 0, 255).astype(np.uint8))
+    img = Image.fromarray(np.clip(np.asarray(img, np.float32) + noise, 0, 255).astype(np.uint8))
+    return img, mask.getbbox()
+
+
+def make_image(shape, rng, size=64):
+    return draw_image(shape, rng, size)[0]
+
+
+def read_boxes(root):
+    """{(split, filename): (label, (x0, y0, x1, y1))} from ``root/boxes.csv``; filenames are
+    relative to the split folder, as result files name them ('004.star/0003.jpg')."""
+    path = os.path.join(root, BOXES_FILE)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path} not found: draw the demo set again with this version "
+                          "(scripts/make_demo_data.py --overwrite) to get the shape boxes.")
+    with open(path, newline='', encoding='utf-8') as f:
+        return {(row['split'], row['filename']): (int(row['label']), tuple(
+                    int(row[k]) for k in ('x0', 'y0', 'x1', 'y1')))
+                for row in csv.DictReader(f)}
 
 
 def make_demo_data(root, size=64, per_class=None, seed=0, overwrite=False):
@@ -108,20 +135,21 @@ def make_demo_data(root, size=64, per_class=None, seed=0, overwrite=False):
     tmp = f'{root.rstrip(os.sep)}.tmp-{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True)
     rng = np.random.default_rng(seed)
-    counts = {}
+    counts, boxes = {}, []
     for split, n in per_class.items():
         items = [(label, k) for label in range(len(SHAPES)) for k in range(n)]
         if split == 'test':
             rng.shuffle(items)
             answers = []
         for index, (label, k) in enumerate(items):
-            img = make_image(SHAPES[label], rng, size)
+            img, box = draw_image(SHAPES[label], rng, size)
             if split == 'test':
                 name = f'{index:06d}.jpg'
-                path = os.path.join(tmp, 'test', name)
                 answers.append((name, label, CLASS_NAMES[label]))
             else:
-                path = os.path.join(tmp, split, CLASS_NAMES[label], f'{k:04d}.jpg')
+                name = f'{CLASS_NAMES[label]}/{k:04d}.jpg'
+            path = os.path.join(tmp, split, *name.split('/'))
+            boxes.append((split, name, label, *box))
             os.makedirs(os.path.dirname(path), exist_ok=True)
             img.save(path, quality=92)
         if split == 'test':
@@ -130,6 +158,10 @@ def make_demo_data(root, size=64, per_class=None, seed=0, overwrite=False):
                 writer.writerow(['id', 'label', 'class_name'])
                 writer.writerows(answers)
         counts[split] = len(items)
+    with open(os.path.join(tmp, BOXES_FILE), 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['split', 'filename', 'label', 'x0', 'y0', 'x1', 'y1'])
+        writer.writerows(boxes)
     os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
     os.replace(tmp, root)
     return counts

@@ -206,12 +206,18 @@ def class_table_text(table, limit=None):
 def save_confusion_matrix(probs, labels, classes, path):
     """Confusion matrix PNG: rows = true class, colours = row fractions (so small classes show
     their errors as clearly as big ones), counts in the cells while they stay legible."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     if os.path.splitext(path)[1].lower() != '.png':
         raise ConfigError(f"--confusion-matrix {path}: give a .png file name.")
+    counts = confusion_matrix(np.asarray(probs).argmax(axis=1), np.asarray(labels), len(classes))
+    save_figure(path, confusion_figure(counts, classes), format='png', dpi=100)
+
+
+def confusion_figure(counts, classes):
+    """The Figure of save_confusion_matrix from a (true x predicted) count matrix; its side
+    grows with the classes (to 50 in), so 257 class names stay legible when zoomed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     n = len(classes)
-    counts = confusion_matrix(np.asarray(probs).argmax(axis=1), np.asarray(labels), n)
     rows = counts.sum(axis=1, keepdims=True)
     fractions = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
     side = min(max(6.0, 0.18 * n + 3), 50.0)
@@ -233,12 +239,15 @@ def save_confusion_matrix(probs, labels, classes, path):
                 ax.text(j, i, str(count), ha='center', va='center', fontsize=font,
                         color='white' if fractions[i, j] > 0.5 else 'black')
     fig.tight_layout()
-    save_figure(path, fig, format='png', dpi=100)
+    return fig
 
 
 def _annotated(path, lines, colour):
-    """The image at ``path`` enlarged to SHOW_MIN_SIDE (and to fit the text), captioned."""
-    img = Image.fromarray(load_rgb(path))
+    return annotate(Image.fromarray(load_rgb(path)), lines, colour)
+
+
+def annotate(img, lines, colour):
+    """``img`` enlarged to SHOW_MIN_SIDE (and to fit the text), captioned (show dirs, CAMs)."""
     font = ImageFont.load_default()
     measure = ImageDraw.Draw(img)
     boxes = [measure.textbbox((0, 0), line, font=font) for line in lines]
