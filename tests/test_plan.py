@@ -134,6 +134,8 @@ def test_every_part_is_built_once_in_a_run(tiny_demo, tmp_path, monkeypatch):
                      'EMAHook': 1}
 
 
-def test_near_miss_top_level_names_are_warned_not_fatal(tmp_path):
-    cfg = Config.fromfile(DEMO_CONFIG, {'lr_confg': dict(policy='step')})
-    assert any("did you mean 'lr_config'" in w for w in build_plan(cfg).warnings)
+def test_near_miss_top_level_name_stops_the_plan(write):
+    cfg = Config.fromfile(write('c.py', f"_base_ = '{DEMO_CONFIG}'\n"
+                                        "lr_confg = dict(policy='step', step=[1])\n"))
+    with pytest.raises(ConfigError, match="looks like a misspelt 'lr_config'"):
+        build_plan(cfg)
