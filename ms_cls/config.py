@@ -406,7 +406,7 @@ def check_top_level_names(cfg):
             continue
         close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1, cutoff=0.8)
         if close:
-            raise ConfigError(f"Top-level name '{key}' in {cfg.where(key)} looks like a misspelt "
+            raise ConfigError(f"Top-level name {cfg.where(key)} looks like a misspelt "
                               f"'{close[0]}' and nothing reads it, so it would be ignored. Rename "
                               f"it to '{close[0]}' (or, for a helper variable, use it where it "
                               "is meant to go).")

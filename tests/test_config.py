@@ -202,7 +202,7 @@ def test_helper_names_allowed_but_an_unused_near_miss_is_an_error(write):
     unless some file of the config reads it, by name or as {{_base_.name}}."""
     cfg = Config.fromfile(write('c.py', "train_pipeline = []\nimg_norm_cfg = dict()\n"
                                         "lr_confg = dict(policy='step', step=[1])\n"))
-    with pytest.raises(ConfigError, match=r"'lr_confg' in lr_confg \(set in .*c\.py\) looks "
+    with pytest.raises(ConfigError, match=r"Top-level name lr_confg \(set in .*c\.py\) looks "
                                           r"like a misspelt 'lr_config'"):
         check_top_level_names(cfg)
     used = Config.fromfile(write('d.py', "optimizer_cfg = dict(type='SGD', lr=0.1)\n"
