@@ -168,7 +168,8 @@ def test_vis_lr_script_writes_plot_and_csv(tmp_path):
     assert list(frame.columns) == ['iter', 'lr', 'momentum'] and len(frame) == 375 * 100
     assert frame.lr[0] == pytest.approx(0.025) and frame.lr[1500] == pytest.approx(0.0996, abs=1e-4)
     assert frame.lr.iloc[-1] < 1e-8 and (frame.momentum == 0.9).all()
-    bad = subprocess.run([sys.executable, 'scripts/vis_lr.py', str(cfg), '--dataset-size', '10'],
+    bad = subprocess.run([sys.executable, 'scripts/vis_lr.py', str(cfg), '--dataset-size', '10',
+                          '--cfg-options', 'data.train_dataloader.drop_last=True'],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and 'fewer than one batch' in bad.stderr
 
