@@ -364,6 +364,12 @@ def _items(text, where):
     return parts if text.strip() else []
 
 
+def _split_top_level(text, where='--grid'):
+    """The non-empty top-level comma items of ``text`` (the sweep's ``--grid`` values), with
+    the bracket and quote checks of :func:`parse_value`."""
+    return [item for item in _items(text, where) if item]
+
+
 def parse_options(pairs):
     """['a.b=1', 'c=[1,2]'] -> {'a.b': 1, 'c': [1, 2]} with a clear error for a missing '='."""
     options = {}
