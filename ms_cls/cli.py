@@ -10,11 +10,14 @@ from .errors import UserError
 
 
 def config_from_args(path, cfg_options=(), **overrides):
-    """Config file + ``--cfg-options`` + explicit command-line flags (those not None)."""
-    from .config import parse_options
+    """Config file + ``--cfg-options`` + explicit command-line flags (those not None); a
+    misspelt top-level name stops every command (``config.check_top_level_names``)."""
+    from .config import check_top_level_names, parse_options
     options = parse_options(cfg_options)
     options.update({k: v for k, v in overrides.items() if v is not None})
-    return Config.fromfile(path, options)
+    cfg = Config.fromfile(path, options)
+    check_top_level_names(cfg)
+    return cfg
 
 
 def run_cli(fn):

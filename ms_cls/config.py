@@ -4,20 +4,49 @@ A config file is plain Python; its public module-level names are the config. ``_
 a list of paths, relative to the file) names parent configs whose dicts are merged recursively
 under this file's (lists and scalars replace; ``_delete_=True`` replaces a whole dict). Every key
 remembers the file that set it, so an error about a misspelt key names that file.
+
+As in mmcv 1.7, ``{{ fileDirname }}``, ``{{ fileBasename }}``, ``{{ fileBasenameNoExtension }}``
+and ``{{ fileExtname }}`` are replaced by the file's own path parts (as text, so also inside
+quotes), ``{{ _base_.a.b }}`` (not quoted) by a copy of that value of the merged bases, and a
+``_deprecation_`` dict is dropped with a warning.
 """
 import ast
 import copy
+import difflib
 import inspect
 import os
 import pprint
 import re
+import warnings
 
 from .errors import ConfigError, did_you_mean
 from .fileio import write_text
 
 BASE_KEY = '_base_'
 DELETE_KEY = '_delete_'
+DEPRECATION_KEY = '_deprecation_'
 OPTIONS_SOURCE = '--cfg-options'
+
+#: Every top-level key ms_cls reads (each does what mmcls does). Other names in a config file are
+#: helpers (``train_pipeline``, ``img_norm_cfg``); see :func:`check_top_level_names`.
+TOP_LEVEL_KEYS = (
+    'model', 'data', 'optimizer', 'optimizer_config', 'lr_config', 'momentum_config', 'runner',
+    'checkpoint_config', 'log_config', 'evaluation', 'load_from', 'resume_from', 'work_dir',
+    'device_target', 'mode', 'amp_level', 'loss_scale', 'seed', 'deterministic', 'custom_hooks',
+    'auto_scale_lr', 'fp16', 'workflow', 'dataset_sink_mode', 'sink_size', 'test_pipeline',
+)
+
+#: mmcls runtime keys that have no meaning in MindSpore: rejected with what to do instead, so
+#: that nothing in a config is silently ignored.
+UNSUPPORTED_KEYS = {
+    'dist_params': "MindSpore's msrun and mindspore.communication choose the backend",
+    'gpu_ids': "choose the device with device_target (and the card with msrun)",
+    'cudnn_benchmark': "MindSpore selects convolution algorithms itself",
+    'opencv_num_threads': "ms_cls decodes with Pillow, not OpenCV",
+    'mp_start_method': "ms_cls's data workers are MindSpore's, not torch's",
+    'log_level': "ms_cls logs at INFO; GLOG_v controls MindSpore's own logs",
+    'train_cfg': "batch augments go under model.train_cfg",
+}
 
 
 class ConfigDict(dict):
@@ -100,8 +129,15 @@ def _merge(base, child, path, source):
     for key, value in child.items():
         if key == DELETE_KEY:
             continue
+        old = merged.get(key)
         if isinstance(value, dict) and not value.get(DELETE_KEY, False) \
-                and isinstance(merged.get(key), dict):
+                and old is not None and not isinstance(old, dict):
+            raise ConfigError(
+                f"{source}: {_join(path, key)} is a dict here but {old!r} in "
+                f"{merged.source_of(key)}, so it cannot be merged into it (mmcv refuses this "
+                f"too); add {DELETE_KEY}=True to the dict to replace the base value.")
+        if isinstance(value, dict) and not value.get(DELETE_KEY, False) \
+                and isinstance(old, dict):
             merged[key] = _merge(merged[key], value, _join(path, key), source)
         else:
             if isinstance(value, dict):
@@ -112,24 +148,51 @@ def _merge(base, child, path, source):
 
 
 BASE_REF = re.compile(r'\{\{\s*_base_\.([\w.]+)\s*\}\}')
+PREDEFINED = re.compile(r'\{\{\s*(fileDirname|fileBasename|fileBasenameNoExtension|fileExtname)'
+                        r'\s*\}\}')
+BASE_NAME = '__base_ref_{}__'
 
 
 def _read_text(filename):
+    """The file's text with mmcv's predefined variables replaced (paths with '/')."""
     if not os.path.isfile(filename):
         raise ConfigError(f"Config file not found: {filename}")
     if not filename.endswith('.py'):
         raise ConfigError(f"Config file {filename} must be a Python file (.py).")
     with open(filename, encoding='utf-8') as f:
-        return f.read()
+        text = f.read()
+    base = os.path.basename(filename)
+    parts = {'fileDirname': os.path.dirname(filename), 'fileBasename': base,
+             'fileBasenameNoExtension': os.path.splitext(base)[0],
+             'fileExtname': os.path.splitext(base)[1]}
+    return PREDEFINED.sub(lambda m: parts[m.group(1)].replace('\\', '/'), text)
 
 
-def _declared_bases(text, filename):
-    """The ``_base_`` list of a config, read without running it (bases load first)."""
+def _parse(text, filename):
+    """-> (the syntax tree with each ``{{_base_.x}}`` as a name, [(that name, 'x')])."""
+    refs = []
+
+    def name_for(match):
+        refs.append((BASE_NAME.format(len(refs)), match.group(1)))
+        return refs[-1][0]
+
+    code = BASE_REF.sub(name_for, text)
     try:
-        tree = ast.parse(BASE_REF.sub('None', text), filename)
+        tree = ast.parse(code, filename)
     except SyntaxError as err:
         raise ConfigError(f"Syntax error in config {filename}, line {err.lineno}: {err.msg}") \
             from None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and '__base_ref_' in node.value:
+            raise ConfigError(f"{filename}, line {node.lineno}: {{{{_base_.…}}}} inside a quoted "
+                              "string; write it without quotes (x = {{_base_.x}}), as mmcv "
+                              "substitutes only a whole value.")
+    return tree, refs
+
+
+def _declared_bases(tree, filename):
+    """The ``_base_`` list of a config, read without running it (bases load first)."""
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == BASE_KEY for t in node.targets):
@@ -142,19 +205,25 @@ def _declared_bases(text, filename):
     return []
 
 
-def _run(text, filename, bases):
+def _referenced(tree, refs):
+    """Top-level names this file reads: by name in its code, or as ``{{_base_.name...}}``."""
+    names = {node.id for node in ast.walk(tree)
+             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    return names | {dotted.split('.')[0] for _, dotted in refs}
+
+
+def _run(tree, refs, filename, bases):
     """Execute a config file; ``{{_base_.a.b}}`` (mmcv syntax) reads the merged bases."""
-    def base_value(dotted):
+    namespace = {'__file__': filename, '__name__': '__config__'}
+    for name, dotted in refs:
         node = bases
         for key in dotted.split('.'):
             if not isinstance(node, dict) or key not in node:
                 raise ConfigError(f"{filename}: {{{{_base_.{dotted}}}}} is not defined by its "
                                   "_base_ files.")
             node = node[key]
-        return copy.deepcopy(_plain(node))
-
-    code = compile(BASE_REF.sub(r"__base_value__('\1')", text), filename, 'exec')
-    namespace = {'__file__': filename, '__name__': '__config__', '__base_value__': base_value}
+        namespace[name] = copy.deepcopy(_plain(node))
+    code = compile(tree, filename, 'exec')
     try:
         exec(code, namespace)  # the config file is the user's own Python, as in mmcls
     except ConfigError:
@@ -167,33 +236,55 @@ def _run(text, filename, bases):
             and not inspect.isfunction(v) and not inspect.isclass(v)}
 
 
+def _deprecation(raw, shown):
+    """mmcv's ``_deprecation_ = dict(expected=..., reference=...)``: dropped, with a warning."""
+    info = raw.pop(DEPRECATION_KEY, None)
+    if info is None:
+        return
+    info = info if isinstance(info, dict) else {}
+    message = f"The config file {shown} will be deprecated in the future."
+    if 'expected' in info:
+        message += f" Please use {info['expected']} instead."
+    if 'reference' in info:
+        message += f" More information: {info['reference']}"
+    warnings.warn(message, FutureWarning, stacklevel=4)
+
+
+def _load(filename, chain=(), referenced=None):
+    """The merged config of ``filename``; ``referenced`` collects the top-level names that the
+    files of the chain read (helpers)."""
+    filename = os.path.abspath(filename)
+    if filename in chain:
+        raise ConfigError("Circular _base_ chain: " + ' -> '.join(chain + (filename,)))
+    referenced = set() if referenced is None else referenced
+    tree, refs = _parse(_read_text(filename), filename)
+    referenced |= _referenced(tree, refs)
+    merged = _merge_bases(filename, tree, chain, referenced)
+    raw = _run(tree, refs, filename, merged)
+    raw.pop(BASE_KEY, None)
+    shown = os.path.relpath(filename)
+    _deprecation(raw, shown)
+    return _merge(merged, raw, '', shown)
+
+
 def load_bases(filename):
     """The merged ``_base_`` files of a config, without the file's own settings: what a run
     report compares the run's settings with (empty for a config without bases)."""
     filename = os.path.abspath(filename)
-    return Config(_merge_bases(filename, _read_text(filename), ()), os.path.relpath(filename))
+    tree, _ = _parse(_read_text(filename), filename)
+    return Config(_merge_bases(filename, tree, (), set()), os.path.relpath(filename))
 
 
-def _load(filename, chain=()):
-    filename = os.path.abspath(filename)
-    if filename in chain:
-        raise ConfigError("Circular _base_ chain: " + ' -> '.join(chain + (filename,)))
-    text = _read_text(filename)
-    merged = _merge_bases(filename, text, chain)
-    raw = _run(text, filename, merged)
-    raw.pop(BASE_KEY, None)
-    return _merge(merged, raw, '', os.path.relpath(filename))
-
-
-def _merge_bases(filename, text, chain):
+def _merge_bases(filename, tree, chain, referenced):
+    """The ``_base_`` files of ``filename`` merged in order (a key in two bases is an error)."""
     shown = os.path.relpath(filename)
     merged = ConfigDict()
-    for base in _declared_bases(text, filename):
+    for base in _declared_bases(tree, filename):
         base_file = os.path.join(os.path.dirname(filename), base)
         if not os.path.isfile(base_file):
             raise ConfigError(f"_base_ file '{base}' named in {shown} does not exist "
                               f"(looked for {os.path.normpath(base_file)}).")
-        base_cfg = _load(base_file, chain + (filename,))
+        base_cfg = _load(base_file, chain + (filename,), referenced)
         for key in base_cfg:
             if key in merged:
                 raise ConfigError(
@@ -206,50 +297,92 @@ def _merge_bases(filename, text, chain):
     return merged
 
 
-def parse_value(text):
-    """Parse one --cfg-options value: int -> float -> bool -> None -> str; [..], (..), a,b lists."""
-    text = text.strip()
-    if len(text) >= 2 and text[0] in '[(' and text[-1] == {'[': ']', '(': ')'}[text[0]]:
-        items = [parse_value(t) for t in _split_top_level(text[1:-1])]
+QUOTES = '\'"'
+PAIRS = {'[': ']', '(': ')'}
+
+
+def parse_value(text, where='--cfg-options'):
+    """One ``--cfg-options`` value, read as mmcv 1.7's DictAction reads it: quotes around the
+    value are dropped; ``(..)`` is a tuple, ``[..]`` a list, ``a,b`` a list (``1,`` is ``[1]``);
+    each item, and a single value, is int -> float -> true/false (any case) -> None (exactly
+    ``None``) -> the text. Unlike mmcv, spaces inside a value are kept (``a b``, not ``ab``).
+    What mmcv would read differently from how it is written is an error naming ``where``:
+    unbalanced brackets or quotes, a comma inside quotes (mmcv splits there), and brackets that
+    open and close more than once at the top (``[1],[2]``)."""
+    text = _unquote(text.strip(), where)
+    items = _items(text, where)     # checks the brackets and quotes first
+    if text[:1] in PAIRS and text[-1:] == PAIRS[text[:1]] and _closing(text) == len(text) - 1:
+        items = [parse_value(t, where) for t in _items(text[1:-1], where)]
         return items if text[0] == '[' else tuple(items)
-    parts = _split_top_level(text)
-    if len(parts) > 1:
-        return [parse_value(p) for p in parts]
+    if text[:1] in PAIRS and text[-1:] in PAIRS.values():
+        raise ConfigError(f"{where}: {text!r} has more than one bracketed group at the top; "
+                          "mmcv's DictAction would misread it, so wrap it in one: "
+                          f"[{text}].")
+    if len(items) > 1 or text.rstrip().endswith(','):
+        return [parse_value(t, where) for t in items]
     for cast in (int, float):
         try:
             return cast(text)
         except ValueError:
             pass
-    lowered = text.lower()
-    if lowered in ('true', 'false'):
-        return lowered == 'true'
-    if lowered == 'none':
-        return None
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in '\'"':
-        return text[1:-1]
+    if text.lower() in ('true', 'false'):
+        return text.lower() == 'true'
+    return None if text == 'None' else text
+
+
+def _unquote(text, where):
+    """Drop matching quotes around ``text`` (mmcv drops quotes at both ends); one-sided -> error."""
+    while text[:1] in QUOTES and text or text[-1:] in QUOTES and text:
+        if len(text) < 2 or text[0] != text[-1]:
+            raise ConfigError(f"{where}: unbalanced quote in {text!r}; quote the whole value "
+                              "or nothing.")
+        text = text[1:-1].strip()
     return text
 
 
-def _split_top_level(text):
-    """Split on commas that are not inside brackets or quotes; empty input gives []."""
-    parts, depth, quote, current = [], 0, None, ''
+def _closing(text):
+    """The index of the bracket that closes ``text[0]`` (the brackets are balanced)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch in PAIRS) - (ch in PAIRS.values())
+        if depth == 0:
+            return i
+    return len(text) - 1
+
+
+def _items(text, where):
+    """Split on commas outside brackets (a trailing comma ends the list, as in mmcv; an empty
+    item elsewhere is ''); brackets must nest and quotes must close."""
+    parts, stack, quote, current = [], [], None, ''
     for ch in text:
         if quote:
+            if ch == ',':
+                raise ConfigError(f"{where}: a comma inside quotes in {text!r}: mmcv's DictAction "
+                                  "splits the value there. Set such a value in the config file.")
             quote = None if ch == quote else quote
-        elif ch in '\'"':
+        elif ch in QUOTES:
             quote = ch
-        elif ch in '[(':
-            depth += 1
-        elif ch in '])':
-            depth -= 1
-        elif ch == ',' and depth == 0:
-            parts.append(current)
+        elif ch in PAIRS:
+            stack.append(PAIRS[ch])
+        elif ch in PAIRS.values():
+            if not stack or stack.pop() != ch:
+                raise ConfigError(f"{where}: unbalanced brackets in {text!r}.")
+        elif ch == ',' and not stack:
+            parts.append(current.strip())
             current = ''
             continue
         current += ch
-    if current.strip() or parts:
-        parts.append(current)
-    return [p for p in parts if p.strip()]
+    if stack or quote:
+        raise ConfigError(f"{where}: unbalanced {'quote' if quote else 'brackets'} in {text!r}.")
+    if current.strip() or not parts:
+        parts.append(current.strip())
+    return parts if text.strip() else []
+
+
+def _split_top_level(text, where='--grid'):
+    """The non-empty top-level comma items of ``text`` (the sweep's ``--grid`` values), with
+    the bracket and quote checks of :func:`parse_value`."""
+    return [item for item in _items(text, where) if item]
 
 
 def parse_options(pairs):
@@ -260,78 +393,112 @@ def parse_options(pairs):
         if not sep or not key:
             raise ConfigError(f"--cfg-options expects KEY=VALUE, got '{pair}' "
                               "(e.g. runner.max_epochs=3 or data.train.pipeline.1.flip_prob=0.0).")
-        options[key.strip()] = parse_value(value)
+        options[key.strip()] = parse_value(value, f"--cfg-options {pair}")
     return options
+
+
+def check_option_keys(options, cfg):
+    """A ``--cfg-options`` key must lead to a key ms_cls reads: its top-level name is one of
+    TOP_LEVEL_KEYS (or a rejected mmcls runtime key, which the run plan explains). A helper of
+    the config file (``train_pipeline``) is refused too: the file has already used its value,
+    so changing it would change nothing."""
+    for dotted in options:
+        top = dotted.split('.')[0]
+        if top in TOP_LEVEL_KEYS or top in UNSUPPORTED_KEYS:
+            continue
+        if top in cfg:
+            raise ConfigError(f"--cfg-options {dotted}: '{top}' is a helper variable of "
+                              f"{cfg.source_of(top)}, not a key ms_cls reads; the config has "
+                              "already used its value, so set the key that uses it (e.g. "
+                              "data.train.pipeline.1.flip_prob instead of "
+                              "train_pipeline.1.flip_prob).")
+        raise ConfigError(f"--cfg-options {dotted}: '{top}' is not a config key ms_cls reads."
+                          f"{did_you_mean(top, TOP_LEVEL_KEYS)}")
+
+
+def check_top_level_names(cfg):
+    """Top-level names of a config that ms_cls does not read are helpers (``train_pipeline``,
+    ``img_norm_cfg``). One close to a key (``lr_confg``) is taken for a typo and is an error,
+    unless a file of the config reads it (by name, or as ``{{_base_.name}}``): then it is
+    clearly a helper."""
+    referenced = getattr(cfg, 'referenced', frozenset())
+    for key in cfg:
+        if key in TOP_LEVEL_KEYS or key in UNSUPPORTED_KEYS or key in referenced:
+            continue
+        close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1, cutoff=0.8)
+        if close:
+            raise ConfigError(f"Top-level name {cfg.where(key)} looks like a misspelt "
+                              f"'{close[0]}' and nothing reads it, so it would be ignored. Rename "
+                              f"it to '{close[0]}' (or, for a helper variable, use it where it "
+                              "is meant to go).")
 
 
 class Config(ConfigDict):
     """The merged config of one run: a ConfigDict plus the file it came from."""
 
-    def __init__(self, cfg_dict=None, filename=None):
+    def __init__(self, cfg_dict=None, filename=None, referenced=()):
         cfg = cfg_dict if isinstance(cfg_dict, ConfigDict) else _wrap(cfg_dict or {}, '', filename)
         super().__init__(cfg, path='', sources=cfg._sources)
         object.__setattr__(self, 'filename', filename)
+        object.__setattr__(self, 'referenced', frozenset(referenced))
 
     def __deepcopy__(self, memo):
-        return Config(ConfigDict.__deepcopy__(self, memo), self.filename)
+        return Config(ConfigDict.__deepcopy__(self, memo), self.filename, self.referenced)
 
     def __reduce__(self):
-        return Config, (ConfigDict(dict(self), sources=self._sources), self.filename)
+        return Config, (ConfigDict(dict(self), sources=self._sources), self.filename,
+                        self.referenced)
 
     @classmethod
     def fromfile(cls, filename, cfg_options=None):
-        cfg = cls(_load(filename), os.path.relpath(filename))
+        """The merged config of ``filename``, then ``cfg_options`` ({'a.b': value}, as the
+        command line's --cfg-options: each key must lead to a key ms_cls reads)."""
+        referenced = set()
+        cfg = cls(_load(filename, referenced=referenced), os.path.relpath(filename), referenced)
         if cfg_options:
+            check_option_keys(cfg_options, cfg)
             cfg.merge_from_dict(cfg_options)
         return cfg
 
     def merge_from_dict(self, options):
-        """Apply {'a.b.c': value} overrides; list indices are dotted too ('pipeline.1.p')."""
+        """Apply {'a.b.c': value} overrides as mmcv does: list items by their index ('pipeline.1.p',
+        0 to len - 1), missing dict keys are added; a tuple is replaced only whole."""
         for dotted, value in options.items():
             keys = dotted.split('.')
             node = self
             for depth, key in enumerate(keys[:-1]):
                 node = self._descend(node, key, keys[:depth], dotted)
             last = keys[-1]
-            if isinstance(node, (list, tuple)):
-                index = self._index(node, last, dotted)
-                items = list(node)
-                items[index] = _wrap(value, dotted, OPTIONS_SOURCE)
-                self._replace_sequence(keys[:-1], type(node)(items))
+            if isinstance(node, list):
+                node[self._index(node, last, dotted)] = _wrap(value, dotted, OPTIONS_SOURCE)
             else:
                 node[last] = _wrap(value, dotted, OPTIONS_SOURCE)
                 node._sources[last] = OPTIONS_SOURCE
 
     def _descend(self, node, key, parents, dotted):
-        if isinstance(node, (list, tuple)):
+        if isinstance(node, list):
             return node[self._index(node, key, dotted)]
         if key not in node:
             node[key] = ConfigDict(path=_join('.'.join(parents), key))
             node._sources[key] = OPTIONS_SOURCE
         child = node[key]
-        if not isinstance(child, (dict, list, tuple)):
-            raise ConfigError(f"--cfg-options {dotted}: '{_join('.'.join(parents), key)}' is "
-                              f"{child!r}, not a dict or list, so it has no sub-keys.")
+        where = _join('.'.join(parents), key)
+        if isinstance(child, tuple):
+            raise ConfigError(f"--cfg-options {dotted}: '{where}' is the tuple {child!r}; give it "
+                              f"whole (e.g. {where}=({', '.join(map(repr, child))})), as mmcv "
+                              "cannot set one item of a tuple either.")
+        if not isinstance(child, (dict, list)):
+            raise ConfigError(f"--cfg-options {dotted}: '{where}' is {child!r}, not a dict or "
+                              "list, so it has no sub-keys.")
         return child
 
     @staticmethod
     def _index(seq, key, dotted):
-        if not key.lstrip('-').isdigit() or not -len(seq) <= int(key) < len(seq):
+        if not key.isdigit() or int(key) >= len(seq):
             raise ConfigError(f"--cfg-options {dotted}: '{key}' is not a valid index into a list "
-                              f"of {len(seq)} items.")
+                              f"of {len(seq)} items (0 to {len(seq) - 1}; mmcv takes no negative "
+                              "index).")
         return int(key)
-
-    def _replace_sequence(self, keys, new_seq):
-        """Tuples are immutable: rebuild the container chain that holds the changed item."""
-        node = self
-        for key in keys[:-1]:
-            node = node[int(key)] if isinstance(node, (list, tuple)) else node[key]
-        if isinstance(node, list):
-            node[int(keys[-1])] = new_seq
-        elif isinstance(node, tuple):
-            self._replace_sequence(keys[:-1], node[:int(keys[-1])] + (new_seq,) + node[int(keys[-1]) + 1:])
-        else:
-            node[keys[-1]] = new_seq
 
     @property
     def pretty_text(self):

@@ -6,12 +6,11 @@ augments) or turned into a spec of plain values (optimizer, schedules, EMA, samp
 for the parts that need the data first. ``engine.trainer`` consumes the plan; nothing below it
 reads the config. Resume, data parallel and sweeps change a run by changing its plan.
 """
-import difflib
 import os
 import random
 from dataclasses import dataclass, field
 
-from .config import run_work_dir
+from .config import UNSUPPORTED_KEYS, check_top_level_names, run_work_dir
 from .errors import ConfigError
 from .data.batch_augments import build_batch_augments
 from .data.builder import check_dataset_cfg, loader_spec, sampler_spec, scan_spec
@@ -43,28 +42,6 @@ SECTION_KEYS = {
 DICT_SECTIONS = ('model', 'data', 'optimizer', 'optimizer_config', 'lr_config',
                  'momentum_config', 'runner', 'checkpoint_config', 'log_config', 'evaluation',
                  'auto_scale_lr', 'fp16')
-
-#: Every top-level key ms_cls reads (each does what mmcls does). Other names are allowed as
-#: helpers (``train_pipeline``, ``img_norm_cfg``); one close to a key is flagged as a typo.
-TOP_LEVEL_KEYS = (
-    'model', 'data', 'optimizer', 'optimizer_config', 'lr_config', 'momentum_config', 'runner',
-    'checkpoint_config', 'log_config', 'evaluation', 'load_from', 'resume_from', 'work_dir',
-    'device_target', 'mode', 'amp_level', 'loss_scale', 'seed', 'deterministic', 'custom_hooks',
-    'auto_scale_lr', 'fp16', 'workflow', 'dataset_sink_mode', 'sink_size',
-)
-
-#: mmcls runtime keys that have no meaning in MindSpore: rejected with what to do instead, so
-#: that nothing in a config is silently ignored.
-UNSUPPORTED_KEYS = {
-    'dist_params': "MindSpore's msrun and mindspore.communication choose the backend",
-    'gpu_ids': "choose the device with device_target (and the card with msrun)",
-    'cudnn_benchmark': "MindSpore selects convolution algorithms itself",
-    'opencv_num_threads': "ms_cls decodes with Pillow, not OpenCV",
-    'mp_start_method': "ms_cls's data workers are MindSpore's, not torch's",
-    'log_level': "ms_cls logs at INFO; GLOG_v controls MindSpore's own logs",
-    'train_cfg': "batch augments go under model.train_cfg",
-}
-
 
 @dataclass
 class RunPlan:
@@ -111,7 +88,8 @@ def build_plan(cfg, work_dir=None):
     the key and the file that set it. Sets the device, mode and seed of this process."""
     check_sections(cfg)
     seed = cfg.get('seed')
-    warnings = near_misses(cfg)
+    check_top_level_names(cfg)
+    warnings = []
     if seed is None:   # a resumed run must repeat the data draws: the seed goes in checkpoints
         seed = random.SystemRandom().randrange(2 ** 31)
         warnings.append(f"seed is not set; this run uses seed={seed} (set seed to repeat it).")
@@ -262,16 +240,3 @@ def _max_keep(ckpt):
         raise ConfigError(f"checkpoint_config.max_keep_ckpts={value!r}: keep N >= 1 epoch "
                           "checkpoints, or -1 to keep all.")
     return value
-
-
-def near_misses(cfg):
-    """One warning per top-level name that looks like a misspelt key (helpers are allowed)."""
-    misses = []
-    for key in cfg:
-        if key in TOP_LEVEL_KEYS or key in UNSUPPORTED_KEYS:
-            continue
-        close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1, cutoff=0.8)
-        if close:
-            misses.append(f"Top-level name '{key}' in {cfg.where(key)} is not a config key "
-                          f"ms_cls reads; did you mean '{close[0]}'? It is ignored as written.")
-    return misses

@@ -1,7 +1,6 @@
 import pytest
 
-from ms_cls.config import Config, parse_options, parse_value
-from ms_cls.plan import near_misses
+from ms_cls.config import Config, check_top_level_names, parse_options, parse_value
 from ms_cls.errors import ConfigError
 from ms_cls.models.builder import build_model
 from ms_cls.engine.optim import optimizer_spec
@@ -59,10 +58,17 @@ def test_missing_base_and_syntax_error_name_the_file(write):
 
 @pytest.mark.parametrize('text, value', [
     ('3', 3), ('0.5', 0.5), ('1e-3', 1e-3), ('true', True), ('False', False), ('None', None),
-    ('abc', 'abc'), ("'3'", '3'), ('[1,2]', [1, 2]), ('(0.8, 1.0)', (0.8, 1.0)),
-    ('1,2', [1, 2]), ('[[1,2],[3]]', [[1, 2], [3]]), ('[]', []),
+    ('abc', 'abc'), ('[1,2]', [1, 2]), ('(0.8, 1.0)', (0.8, 1.0)),
+    ('1,2', [1, 2]), ('[[1,2],[3]]', [[1, 2], [3]]), ('[]', []), ('()', ()),
+    # the values mmcv 1.7.2's DictAction._parse_iterable gives (read off its rules: quotes at both
+    # ends stripped, then (..) tuple / [..] list / a comma list split at bracket-balanced commas,
+    # a trailing comma ending the list; items int -> float -> true/false -> 'None' -> text)
+    ('1,', [1]), ('"[1,2]"', [1, 2]), ("'3'", 3), ('none', 'none'), ('NONE', 'NONE'),
+    ('TRUE', True), ('[1,,2]', [1, '', 2]), ('(1,)', (1,)), ("[(1,2),'x']", [(1, 2), 'x']),
+    # spaces are kept inside a value (mmcv removes them all: 'a b' -> 'ab')
+    ('a b', 'a b'), ('[1, 2]', [1, 2]),
 ])
-def test_parse_value_order_int_float_bool_none_str(text, value):
+def test_parse_value_as_mmcv_dict_action(text, value):
     assert parse_value(text) == value
     assert type(parse_value(text)) is type(value)
 
@@ -70,7 +76,7 @@ def test_parse_value_order_int_float_bool_none_str(text, value):
 def test_cfg_options_dotted_keys_list_indices_and_new_keys():
     cfg = Config.fromfile(DEMO_CONFIG, parse_options([
         'runner.max_epochs=3', 'data.samples_per_gpu=32', 'data.train.pipeline.2.flip_prob=0.0',
-        'lr_config.step=[1,2]', 'model.backbone.out_indices.0=3', 'work_dir=/tmp/x']))
+        'lr_config.step=[1,2]', 'model.backbone.out_indices=(3,)', 'work_dir=/tmp/x']))
     assert cfg.runner.max_epochs == 3
     assert cfg.data.samples_per_gpu == 32
     assert cfg.data.train.pipeline[2] == dict(type='RandomFlip', flip_prob=0.0,
@@ -89,6 +95,56 @@ def test_cfg_options_errors_are_clear():
         Config.fromfile(DEMO_CONFIG, {'data.train.pipeline.9.flip_prob': 0.0})
     with pytest.raises(ConfigError, match="not a dict or list"):
         Config.fromfile(DEMO_CONFIG, {'runner.max_epochs.x': 1})
+
+
+@pytest.mark.parametrize('text, message', [
+    ("[1,'a,b']", "comma inside quotes"),     # mmcv: [1, 'a', 'b']
+    ('"abc', "unbalanced quote"),             # mmcv: 'abc'
+    ('[1,2', "unbalanced brackets"),          # mmcv: AssertionError
+    ('1,2]', "unbalanced brackets"),
+    ('[1,2)', "unbalanced brackets"),
+    ('[1],[2]', "more than one bracketed group"),   # mmcv: ['1]', '[2'] and the like
+])
+def test_cfg_options_values_mmcv_would_misread_are_errors(text, message):
+    with pytest.raises(ConfigError, match=f"--cfg-options x={__import__('re').escape(text)}: "
+                                          f".*{message}"):
+        parse_options([f'x={text}'])
+
+
+def test_cfg_options_indices_tuples_and_unknown_keys():
+    """mmcv's merge_from_dict: only digit keys index a list (no negative index), a tuple cannot be
+    indexed; here a key must also lead to a key ms_cls reads (issue 14: a typo is an error)."""
+    with pytest.raises(ConfigError, match=r"'-1' is not a valid index into a list of 6 items "
+                                          r"\(0 to 5; mmcv takes no negative index\)"):
+        Config.fromfile(DEMO_CONFIG, parse_options(['data.train.pipeline.-1.flip_prob=0']))
+    with pytest.raises(ConfigError, match=r"'model.head.topk' is the tuple \(1, 5\); give it "
+                                          r"whole \(e.g. model.head.topk=\(1, 5\)\)"):
+        Config.fromfile(DEMO_CONFIG, parse_options(['model.head.topk.0=2']))
+    with pytest.raises(ConfigError, match="'optimiser' is not a config key ms_cls reads. "
+                                          "Did you mean 'optimizer'"):
+        Config.fromfile(DEMO_CONFIG, parse_options(['optimiser.lr=0.1']))
+    cfg = Config.fromfile(DEMO_CONFIG, parse_options(['seed=3', 'test_pipeline=[]']))
+    assert cfg.seed == 3 and cfg.test_pipeline == []
+
+
+def test_cfg_options_on_a_helper_variable_is_an_error(write):
+    path = write('h.py', "_base_ = '" + DEMO_CONFIG + "'\ntrain_pipeline = []\n")
+    with pytest.raises(ConfigError, match=r"train_pipeline.0.x: 'train_pipeline' is a helper "
+                                          r"variable of .*h\.py.*set the key that uses it"):
+        Config.fromfile(path, {'train_pipeline.0.x': 1})
+
+
+def test_cfg_options_typo_is_one_error_line():
+    """Every script loads its config through cli.config_from_args (train.py too), so this stops
+    a run before anything is built."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    run = subprocess.run([sys.executable, 'scripts/print_config.py', DEMO_CONFIG,
+                          '--cfg-options', 'optimiser.lr=0.1'], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 1 and run.stdout == ''
+    assert "ERROR: --cfg-options optimiser.lr: 'optimiser' is not a config key" in run.stderr
 
 
 def test_attribute_access_and_missing_attribute_hint():
@@ -141,11 +197,47 @@ def test_misspelt_optimizer_argument(write):
         optimizer_spec(cfg.optimizer)
 
 
-def test_helper_names_allowed_but_near_miss_warns(write):
+def test_helper_names_allowed_but_an_unused_near_miss_is_an_error(write):
+    """The rule: a top-level name close to a key ms_cls reads (difflib ratio >= 0.8) is a typo
+    unless some file of the config reads it, by name or as {{_base_.name}}."""
     cfg = Config.fromfile(write('c.py', "train_pipeline = []\nimg_norm_cfg = dict()\n"
                                         "lr_confg = dict(policy='step', step=[1])\n"))
-    (miss,) = near_misses(cfg)
-    assert "'lr_confg'" in miss and "c.py" in miss and "did you mean 'lr_config'" in miss
+    with pytest.raises(ConfigError, match=r"Top-level name lr_confg \(set in .*c\.py\) looks "
+                                          r"like a misspelt 'lr_config'"):
+        check_top_level_names(cfg)
+    used = Config.fromfile(write('d.py', "optimizer_cfg = dict(type='SGD', lr=0.1)\n"
+                                         "optimizer = dict(optimizer_cfg, momentum=0.9)\n"))
+    check_top_level_names(used)
+    write('base/b.py', "lr_confg = dict(policy='step', step=[1])\n")
+    child = Config.fromfile(write('e.py', "_base_ = 'base/b.py'\nlr_config = {{_base_.lr_confg}}\n"))
+    check_top_level_names(child)
+    assert child.lr_config == dict(policy='step', step=[1])
+    check_top_level_names(Config.fromfile(write('f.py', "train_pipeline = []\nx = 1\n")))
+
+
+def test_mmcv_predefined_variables_and_deprecation(write, tmp_path):
+    path = write('sub/my_cfg.py', "work_dir = './work_dirs/{{ fileBasenameNoExtension }}'\n"
+                                  "here = '{{fileDirname}}/{{ fileBasename }}'\n"
+                                  "ext = '{{ fileExtname }}'\n"
+                                  "_deprecation_ = dict(expected='new.py', reference='url')\n")
+    with pytest.warns(FutureWarning, match=r"my_cfg\.py will be deprecated.*Please use new\.py"):
+        cfg = Config.fromfile(path)
+    assert cfg.work_dir == './work_dirs/my_cfg' and cfg.ext == '.py'
+    assert cfg.here == str(tmp_path / 'sub' / 'my_cfg.py').replace('\\', '/')
+    assert '_deprecation_' not in cfg
+
+
+def test_dict_over_a_base_scalar_and_quoted_base_reference_are_errors(write):
+    write('base/s.py', "model = dict(pretrained='a.ckpt', init=None)\nlr = 0.1\n")
+    with pytest.raises(ConfigError, match=r"c\.py: model.pretrained is a dict here but 'a.ckpt' "
+                                          r"in .*s\.py.*add _delete_=True"):
+        Config.fromfile(write('c.py', "_base_ = 'base/s.py'\nmodel = dict(pretrained=dict(x=1))\n"))
+    ok = Config.fromfile(write('d.py', "_base_ = 'base/s.py'\n"
+                                       "model = dict(pretrained=dict(_delete_=True, x=1), "
+                                       "init=dict(y=2))\n"))
+    assert ok.model.pretrained == dict(x=1) and ok.model.init == dict(y=2)   # None: unset
+    with pytest.raises(ConfigError, match=r"e\.py, line 2: \{\{_base_\.…\}\} inside a quoted string"):
+        Config.fromfile(write('e.py', "_base_ = 'base/s.py'\nx = '{{_base_.lr}}'\n"))
 
 
 def test_base_references_with_mmcv_double_braces(write):

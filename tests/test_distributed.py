@@ -61,7 +61,8 @@ def test_steps_per_epoch_count_each_process_share():
     assert spec.steps(50, 'data.train', 2) == 6      # 25 per process
     assert spec.steps(7, 'data.train', 2) == 1       # 4 per process after padding
     keep = LoaderSpec(batch_size=4, workers=1, shuffle=True, drop_last=False)
-    assert keep.steps(50, 'data.train', 2) == 7
+    assert keep.steps(52, 'data.train', 2) == 7      # 26 per process: 6 x 4 and one of 2
+    assert keep.steps(50, 'data.train', 2) == 6      # 25 per process: the lone 25th left out
     with pytest.raises(ConfigError, match=r'samples_per_gpu=4 x 2 processes'):
         spec.steps(5, 'data.train', 2)
 

@@ -10,6 +10,7 @@ import mindspore.dataset as ds
 from PIL import Image
 
 from ms_cls.data.builder import build_dataloader
+from ms_cls.errors import ConfigError
 from ms_cls.data.datasets import CustomDataset, image_load_error, load_rgb
 from ms_cls.data.pipeline import build_pipeline
 from ms_cls.data.seeding import reseed
@@ -136,3 +137,37 @@ def test_no_worker_is_left_after_the_loaders_are_dropped(same_picture):
         del loader
     gc.collect()
     assert running() == before and before[0] == 0
+
+
+def test_iterations_per_epoch_as_mmcls_50_images_batch_4(tmp_path):
+    """mmcls's train loader keeps the last partial batch: 50 images at batch 4 = 13 iterations
+    (12 of 4 and one of 2); drop_last=True (data.drop_last or data.train_dataloader) gives 12;
+    a last batch of a single image (49 images) is left out, since MindSpore's BatchNorm turns a
+    1-image 1x1 batch into a NaN running variance. vis_lr's schedule has the same length."""
+    from ms_cls.analysis.schedule import schedule_frame
+    from ms_cls.config import Config
+    from ms_cls.data.builder import loader_spec
+    from conftest import DEMO_CONFIG
+
+    def spec(**options):
+        cfg = Config.fromfile(DEMO_CONFIG, {'data.samples_per_gpu': 4, **options})
+        return cfg, loader_spec(cfg.data, 'train')
+
+    cfg, keep = spec()
+    assert keep.steps(50, 'data.train') == 13 and not keep.drop_last
+    assert keep.describe(50).endswith("the last holds 2 (as mmcls; its shape compiles a second "
+                                      "graph once; data.train_dataloader=dict(drop_last=True) "
+                                      "drops it)")
+    assert len(schedule_frame(cfg, 50)) == 13 * cfg.runner.max_epochs
+    for options in ({'data.drop_last': True}, {'data.train_dataloader': dict(drop_last=True)}):
+        cfg, drop = spec(**options)
+        assert drop.steps(50, 'data.train') == 12
+        assert len(schedule_frame(cfg, 50)) == 12 * cfg.runner.max_epochs
+    assert keep.steps(49, 'data.train') == 12 and 'one image left over' in keep.describe(49)
+    images = [(np.zeros((4, 4, 3), np.uint8), 0)] * 49
+    loader = build_dataloader(images, 4, 1, drop_last=keep.drops_remainder(49),
+                              ops=build_pipeline(AS_DECODED))
+    sizes = [len(b['label']) for b in loader.create_dict_iterator(output_numpy=True)]
+    assert sizes == [4] * 12
+    with pytest.raises(ConfigError, match="fewer than one batch"):
+        keep.steps(1, 'data.train')

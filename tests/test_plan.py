@@ -24,7 +24,7 @@ def test_plan_reads_no_image_and_writes_no_file(tmp_path, monkeypatch):
     plan = build_plan(missing_data_cfg(tmp_path), str(tmp_path / 'wd'))
     assert os.listdir(tmp_path) == []
     assert plan.hooks == ('position', 'monitor', 'checkpoint')
-    assert plan.loaders['train'].batch_size == 16 and plan.loaders['train'].drop_last
+    assert plan.loaders['train'].batch_size == 16 and not plan.loaders['train'].drop_last
     assert not plan.loaders['val'].shuffle and not plan.loaders['val'].drop_last
     assert plan.optimizer.type == 'SGD' and plan.base_lr == pytest.approx(0.02)
     assert plan.lr.name == 'Step' and plan.precision.amp_level == 'O0'
@@ -93,15 +93,17 @@ def test_loader_keys_per_split_are_honoured(tmp_path):
     assert loaders['val'] == LoaderSpec(4, 1, False, False)
 
 
-def test_drop_last_false_trains_the_incomplete_batch(tiny_demo, tmp_path):
-    """80 images in batches of 16 + 1 last batch when drop_last=False (mmcls's loader key)."""
-    cfg = tiny_cfg(tiny_demo, **{'data.train_dataloader': dict(samples_per_gpu=24,
-                                                               drop_last=False),
+def test_the_incomplete_batch_is_trained_by_default(tiny_demo, tmp_path):
+    """80 images in batches of 24: 3 full + a last batch of 8, as mmcls's loader (which does not
+    drop it); the log says so."""
+    cfg = tiny_cfg(tiny_demo, **{'data.train_dataloader': dict(samples_per_gpu=24),
                                  'runner.max_epochs': 1, 'data.val': None})
     trainer.train(cfg, str(tmp_path))
     (log,) = [f for f in os.listdir(tmp_path) if f.endswith('.log')]
-    steps = [line for line in open(tmp_path / log) if line.startswith('Epoch:[')]
+    text = open(tmp_path / log).read()
+    steps = [line for line in text.splitlines() if line.startswith('Epoch:[')]
     assert steps[-1].startswith('Epoch:[  0/  1], step:[    4/    4]')
+    assert "train loader: 4 iterations per epoch of 24 images; the last holds 8 (as mmcls" in text
 
 
 def test_every_part_is_built_once_in_a_run(tiny_demo, tmp_path, monkeypatch):
@@ -134,6 +136,8 @@ def test_every_part_is_built_once_in_a_run(tiny_demo, tmp_path, monkeypatch):
                      'EMAHook': 1}
 
 
-def test_near_miss_top_level_names_are_warned_not_fatal(tmp_path):
-    cfg = Config.fromfile(DEMO_CONFIG, {'lr_confg': dict(policy='step')})
-    assert any("did you mean 'lr_config'" in w for w in build_plan(cfg).warnings)
+def test_near_miss_top_level_name_stops_the_plan(write):
+    cfg = Config.fromfile(write('c.py', f"_base_ = '{DEMO_CONFIG}'\n"
+                                        "lr_confg = dict(policy='step', step=[1])\n"))
+    with pytest.raises(ConfigError, match="looks like a misspelt 'lr_config'"):
+        build_plan(cfg)

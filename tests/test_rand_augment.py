@@ -60,7 +60,7 @@ def test_geometric_ops_follow_mmcv_directions():
     assert where(rotated) == [(0, 7)]                                    # clockwise
     padded = run(dict(type='Translate', magnitude_key='magnitude', magnitude_range=(0, 0.5),
                       direction='horizontal'), level=5, pad_val=[1, 2, 3])
-    assert padded[0, 0].tolist() == [1, 2, 3]
+    assert padded[0, 0].tolist() == [3, 2, 1]          # pad_val is B, G, R as in mmcls
 
 
 def test_magnitude_sampling():
@@ -206,3 +206,65 @@ def test_num_policies_ops_per_image_each_gated_alone():
                                atol=0.04)
     assert RandAugment([dict(add, prob=1.0)], 3, 10, total_level=10)(black)[0, 0, 0] == 60
     np.testing.assert_array_equal(RandAugment([dict(add, prob=1.0)], 0, 10)(black), black)
+
+
+def test_shear_keeps_cv2_pixel_centres():
+    """mmcv's imshear (cv2.warpAffine, pixel centres at integers): output (x + m*y, y) shows
+    input (x, y). A one-pixel column at x = 10 sheared by m = 0.3 (bicubic) has its row centroid
+    at 10 + 0.3 * y; the old PIL matrix (centres at +0.5) put it at 10 + 0.3 * y + 0.15."""
+    line = np.zeros((24, 32, 3), np.uint8)
+    line[:, 10] = 200
+    policy = dict(type='Shear', magnitude_key='magnitude', magnitude_range=(0, 0.3),
+                  direction='horizontal', interpolation='bicubic')
+    out = run(policy, level=10, image=line, pad_val=0)[:, :, 0].astype(float)
+    rows = np.arange(2, 22)
+    centroid = (out[rows] * np.arange(32)).sum(1) / out[rows].sum(1)
+    np.testing.assert_allclose(centroid, 10 + 0.3 * rows, atol=0.05)
+    # nearest: rows away from a half-pixel tie take input x - round(0.3 * y), e.g. row 8 -> x - 2
+    ramp = np.tile(np.arange(0, 240, 10, dtype=np.uint8)[None, :, None], (12, 1, 3))
+    out = run(dict(policy, interpolation='nearest'), level=10, image=ramp, pad_val=0)[:, :, 0]
+    for y in (1, 2, 3, 4, 6, 7, 8, 9, 11):
+        shift = int(np.floor(0.3 * y + 0.5))
+        np.testing.assert_array_equal(out[y, shift:], ramp[y, :24 - shift, 0])
+
+
+def test_color_transform_and_sharpness_round_as_mmcv_cv2():
+    """Expected values from mmcv 1.7.2's formulas, worked by hand. ColorTransform (adjust_color,
+    alpha = 1.3): cv2 grey of (200, 100, 50) = (200*4899 + 100*9617 + 50*1868 + 8192) >> 14 =
+    124; R = 1.3*200 - 0.3*124 = 222.8 -> 223 (cv2.addWeighted rounds; Pillow gave 222), G 92.8
+    -> 93, B 27.8 -> 28. Sharpness (adjust_sharpness, factor 1.3) of a black 4x4 image with 130
+    at (0, 0): filter2D reflects the border (101), so the smoothed corner is 5 * 130 / 13 = 50
+    and the output 1.3 * 130 - 0.3 * 50 = 154 (Pillow leaves the border pixel at 130)."""
+    pixel = np.tile(np.array([200, 100, 50], np.uint8), (2, 2, 1))
+    colour = run(dict(type='ColorTransform', magnitude_key='magnitude', magnitude_range=(0, 0.3)),
+                 level=10, image=pixel)
+    assert colour[0, 0].tolist() == [223, 93, 28]
+    corner = np.zeros((4, 4, 3), np.uint8)
+    corner[0, 0] = 130
+    sharp = run(dict(type='Sharpness', magnitude_key='magnitude', magnitude_range=(0, 0.3)),
+                level=10, image=corner)
+    assert sharp[0, 0, 0] == 154 and not sharp[1:, 1:].any()
+
+
+def test_solarize_add_clamps_an_int_magnitude_over_128():
+    """mmcls adds an int magnitude in uint8, so 127 + 150 wraps to 21 there; ms_cls keeps the
+    op's formula, min(x + magnitude, 255) (RandAugment's float magnitudes never wrap in mmcls)."""
+    img = np.tile(np.array([127, 100, 200], np.uint8), (2, 2, 1))
+    out = run(dict(type='SolarizeAdd', magnitude_key='magnitude', magnitude_range=(0, 150)),
+              level=10, image=img)
+    assert out[0, 0].tolist() == [255, 250, 200]
+
+
+def test_an_mmcls_config_pads_with_mmcls_pixels(write):
+    """mmcls configs give pad_val in BGR (img_norm_cfg['mean'][::-1] = [104, 116, 124]); the
+    RGB image must be padded with the mean itself, (124, 116, 104)."""
+    from ms_cls.data.pipeline import build_pipeline
+    cfg = Config.fromfile(write('p.py', f"""
+_base_ = '{os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}/configs/_base_/datasets/caltech256_bs64_randaug.py'
+"""))
+    (aug,) = [op for op in build_pipeline(cfg.data.train.pipeline) if isinstance(op, RandAugment)]
+    assert aug.hparams['pad_val'] == (124, 116, 104)
+    policy = dict(type='Translate', magnitude_key='magnitude', magnitude_range=(0, 0.5),
+                  direction='horizontal', random_negative_prob=0.0)
+    out = np.asarray(aug.apply(Image.fromarray(GRADIENT), aug.policies[0] | policy, 10))
+    assert out[0, 0].tolist() == [124, 116, 104]

@@ -167,8 +167,10 @@ def test_resuming_with_another_optimizer_is_refused_before_anything_is_written(
     assert not (tmp_path / 'wd').exists()
 
 
-def test_a_batch_larger_than_the_training_set_fails_before_anything_is_written(
+def test_a_batch_larger_than_the_training_set_with_drop_last_fails_before_writing(
         tiny_demo, tmp_path):
     with pytest.raises(ConfigError, match='fewer than one batch'):
-        train(tiny_cfg(tiny_demo, **{'data.samples_per_gpu': 400}), str(tmp_path / 'wd'))
+        train(tiny_cfg(tiny_demo, **{'data.samples_per_gpu': 400,
+                                     'data.train_dataloader': dict(drop_last=True)}),
+              str(tmp_path / 'wd'))
     assert not (tmp_path / 'wd').exists()

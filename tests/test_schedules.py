@@ -168,7 +168,8 @@ def test_vis_lr_script_writes_plot_and_csv(tmp_path):
     assert list(frame.columns) == ['iter', 'lr', 'momentum'] and len(frame) == 375 * 100
     assert frame.lr[0] == pytest.approx(0.025) and frame.lr[1500] == pytest.approx(0.0996, abs=1e-4)
     assert frame.lr.iloc[-1] < 1e-8 and (frame.momentum == 0.9).all()
-    bad = subprocess.run([sys.executable, 'scripts/vis_lr.py', str(cfg), '--dataset-size', '10'],
+    bad = subprocess.run([sys.executable, 'scripts/vis_lr.py', str(cfg), '--dataset-size', '10',
+                          '--cfg-options', 'data.train_dataloader.drop_last=True'],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and 'fewer than one batch' in bad.stderr
 
@@ -249,3 +250,49 @@ def test_base_momentum_takes_the_optimizer_spec():
         base_momentum('cyclic', sgd)
     with pytest.raises(ConfigError, match=r"needs optimizer\.momentum > 0"):
         base_momentum(dict(policy='step', step=[1]), optimizer_spec(dict(type='SGD', lr=0.1)))
+
+
+def test_cyclic_corners_follow_mmcv():
+    """Expected values worked out from mmcv 1.7.2's CyclicLrUpdaterHook: phases [0, up) and
+    [up, per_cycle) of per_cycle = max_iters // cyclic_times; the phase starting at iteration 0
+    has its end ratio scaled (1 - s + r * s, s = gamma ** cycle), the other its start ratio."""
+    from ms_cls.engine.schedules import schedule_spec
+    cfg = dict(policy='cyclic', target_ratio=(10, 1e-4), cyclic_times=2, step_ratio_up=0.0,
+               gamma=0.5)
+    lrs = build_lr_schedule(cfg, 0.1, 7, 13)          # 91 iterations: cycles of 45, no up phase
+    assert lrs[0] == pytest.approx(1.0) and lrs[45] == pytest.approx(1.0)   # (ms_cls had 0.55)
+    assert lrs[90] == pytest.approx(1.0)                                   # (ms_cls had 0.325)
+    assert lrs[46] == pytest.approx(cos_between(1.0, 0.1 * (1 - 0.5 + 1e-4 * 0.5), 1 / 45),
+                                    rel=1e-6)
+    # a 1-tuple r is mmcv's (r, r / 1e5)
+    one = build_lr_schedule(dict(policy='cyclic', target_ratio=(10.0,)), 0.1, 1, 10)
+    assert one[4] == pytest.approx(1.0) and one[9] == pytest.approx(
+        cos_between(1.0, 0.1 * 1e-4, 5 / 6), rel=1e-5)
+    with pytest.raises(ConfigError, match=r"target_ratio=\(1, 2, 3\)"):
+        build_lr_schedule(dict(policy='cyclic', target_ratio=(1, 2, 3)), 0.1, 1, 10)
+    with pytest.raises(ConfigError, match=r"gamma=0 must be in \(0, 1\]"):
+        build_lr_schedule(dict(cfg, gamma=0), 0.1, 1, 10)
+    # more cycles than epochs is fine when the iterations allow it (checked before the data
+    # with one step per epoch), and a clear error when they do not
+    for section, momentum in (('lr_config', False), ('momentum_config', True)):
+        spec = schedule_spec(section, dict(policy='cyclic', cyclic_times=20), momentum)
+        spec.check(0.9, 10)
+        assert len(spec.values(0.9, 10, 4)) == 40
+        with pytest.raises(ConfigError, match=f"{section}.*cyclic_times=20 is more cycles than "
+                                              "the 10 iterations"):
+            spec.values(0.9, 10, 1)
+
+
+def test_inv_and_linear_annealing_and_warmup_iters_zero():
+    """mmcv 1.7.2: Inv = base * (1 + gamma * t) ** -power; LinearAnnealing = base + (target -
+    base) * t / T (lr and momentum); a warmup type with warmup_iters=0 is rejected."""
+    from ms_cls.engine.schedules import build_momentum_schedule
+    inv = dict(policy='Inv', gamma=0.5, power=2)
+    assert lr_at(inv, 30) == pytest.approx(0.1 * (1 + 0.5 * 3) ** -2)
+    lin = dict(policy='LinearAnnealing', min_lr_ratio=0.1, by_epoch=False)
+    assert lr_at(lin, 25) == pytest.approx(0.1 + (0.01 - 0.1) * 25 / 100)
+    mom = build_momentum_schedule(dict(policy='LinearAnnealing', min_momentum=0.5), 0.9, 4, 10)
+    assert mom[25] == pytest.approx(0.9 + (0.5 - 0.9) * 2 / 4)
+    with pytest.raises(ConfigError, match="warmup_iters=0: warmup='linear' needs an int >= 1"):
+        build_lr_schedule(dict(policy='step', step=[1], warmup='linear', warmup_iters=0),
+                          0.1, 2, 2)

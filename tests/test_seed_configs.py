@@ -46,7 +46,7 @@ def test_twelve_configs_say_what_the_notes_say():
 def test_each_config_trains_one_step(path, micro_demo, tmp_path):
     cfg = Config.fromfile(path, {
         'model.pretrained': None, 'mode': 'pynative', 'runner.max_epochs': 1,
-        'data.samples_per_gpu': 8, 'data.workers_per_gpu': 1,
+        'data.samples_per_gpu': 10, 'data.workers_per_gpu': 1,   # the 10 images: one batch
         'data.train.data_prefix': f'{micro_demo}/train', 'data.val.data_prefix': f'{micro_demo}/val',
         'data.train.pipeline.1.size': 32, 'data.val.pipeline.1.size': (36, -1),
         'data.val.pipeline.2.crop_size': 32, 'model.head.num_classes': 10})

@@ -28,7 +28,7 @@ def test_random_erasing_const_fills_one_rectangle_of_the_drawn_size():
     for seed in range(40):
         out = RandomErasing(1., 0.1, 0.3, fill_color=fill, seed=seed)(NOISE)
         top, left, h, w = changed_box(NOISE, out)
-        assert (out[top:top + h, left:left + w] == fill).all()
+        assert (out[top:top + h, left:left + w] == fill[::-1]).all()   # fill_color is B, G, R
         outside = np.ones(NOISE.shape[:2], bool)
         outside[top:top + h, left:left + w] = False
         np.testing.assert_array_equal(out[outside], NOISE[outside])
@@ -37,6 +37,17 @@ def test_random_erasing_const_fills_one_rectangle_of_the_drawn_size():
     for seed in range(10):                                       # a float aspect_range a: (a, 1/a)
         _, _, h, w = changed_box(NOISE, RandomErasing(1., 0.1, 0.3, 1., seed=seed)(NOISE))
         assert h == w
+
+
+def test_random_erasing_from_an_mmcls_config_erases_with_mmcls_pixels():
+    """mmcls writes fill_color=img_norm_cfg['mean'][::-1] (BGR); on the RGB image the erased
+    pixels must be the RGB mean, as mmcls's BGR image gets its BGR mean."""
+    (op,) = [o for o in build_pipeline([dict(type='RandomErasing', erase_prob=1.,
+                                              fill_color=[103.53, 116.28, 123.675])])
+             if isinstance(o, RandomErasing)]
+    out = op(NOISE)
+    top, left, h, w = changed_box(NOISE, out)
+    assert out[top, left].tolist() == [123, 116, 103]          # cut to uint8, as mmcls
 
 
 def test_random_erasing_probability():
@@ -59,7 +70,7 @@ def rand_patch(**kwargs):
 def test_random_erasing_rand_mode():
     uniform = rand_patch()
     assert uniform.min() < 20 and uniform.max() > 235 and len(np.unique(uniform)) > 200
-    normal = rand_patch(fill_color=(10, 128, 250), fill_std=(0, 5, 30))
+    normal = rand_patch(fill_color=(250, 128, 10), fill_std=(30, 5, 0))   # B, G, R as mmcls
     assert (normal[:, 0] == 10).all()
     assert abs(normal[:, 1].mean() - 127.5) < 1 and 4 < normal[:, 1].std() < 6
     assert normal[:, 2].min() > 100 and (normal[:, 2] == 255).mean() > 0.3   # clipped, not wrapped
@@ -98,7 +109,7 @@ def test_auto_augment_magnitudes_and_hparams():
     rotate = [[dict(type='Rotate', angle=45., prob=1.)]]
     assert AutoAugment(rotate, seed=0)(GRADIENT)[0, 0].tolist() == [128] * 3
     padded = AutoAugment(rotate, dict(pad_val=[1, 2, 3]), seed=0)(GRADIENT)
-    assert padded[0, 0].tolist() == [1, 2, 3]
+    assert padded[0, 0].tolist() == [3, 2, 1]                   # pad_val is B, G, R
     own = [[dict(type='Rotate', angle=45., prob=1., pad_val=7)]]
     assert AutoAugment(own, dict(pad_val=[1, 2, 3]), seed=0)(GRADIENT)[0, 0].tolist() == [7] * 3
 

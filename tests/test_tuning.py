@@ -275,7 +275,7 @@ def test_screening_picks_the_best_of_the_first_epochs_and_dry_run_estimates(tiny
     rerun = build_sweep(*args, epochs=1, top=1, rerun=True).finalists()
     assert rerun[0].work_dir == str(out / 'full' / 'lr0.02')
     rows, rate, source = sweep.dry_run()
-    assert rate == pytest.approx(32 * 2 / 1.0) and [r['iterations'] for r in rows] == [2, 2, 2]
+    assert rate == pytest.approx(32 * 2 / 1.0) and [r['iterations'] for r in rows] == [3, 3, 3]
     assert 'estimate' in dry_run_table(rows, rate, source)
     with pytest.raises(ConfigError, match='--epochs N'):
         build_sweep(*args, top=2)

@@ -8,8 +8,8 @@ from ..plan import schedule_plan
 
 
 def steps_per_epoch(cfg, dataset_size, ngpus=1):
-    """Iterations per epoch as the trainer runs them (the incomplete last batch is dropped
-    unless the training loader's drop_last is False)."""
+    """Iterations per epoch as the trainer runs them (``LoaderSpec.steps``: the incomplete
+    last batch is trained, as in mmcls, unless drop_last=True or it holds one image)."""
     return loader_spec(cfg.data, 'train').steps(dataset_size, '--dataset-size', ngpus)
 
 

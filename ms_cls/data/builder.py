@@ -46,18 +46,45 @@ class LoaderSpec:
     shuffle: bool
     drop_last: bool
 
+    def drops_remainder(self, share):
+        """Whether the incomplete last batch of a process's ``share`` is dropped: with
+        drop_last, and also when it would hold a single image (MindSpore's BatchNorm trains a
+        1-image batch at 1x1 into a NaN running variance, which spoils every later eval)."""
+        return self.drop_last or (self.batch_size > 1 and share % self.batch_size == 1)
+
     def steps(self, size, where, devices=1):
         """Batches per epoch and process over ``size`` images shared by ``devices`` processes
         (each gets ceil(size / devices), as EpochOrder pads the order; the incomplete last
-        batch dropped when drop_last); fewer images than one batch is an error naming
-        ``where``."""
+        batch is trained, as in mmcls, unless :meth:`drops_remainder`); no full batch to train
+        is an error naming ``where``."""
         share = -(-size // devices)
-        if share < self.batch_size and (self.drop_last or size < 1):
+        steps = share // self.batch_size if self.drops_remainder(share) \
+            else -(-share // self.batch_size)
+        if steps < 1:
             raise ConfigError(f"{where} has {size} images, fewer than one batch "
                               f"(samples_per_gpu={self.batch_size}"
                               + (f" x {devices} processes" if devices > 1 else '')
-                              + "); lower samples_per_gpu.")
-        return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
+                              + ("" if self.drop_last else ", and one image cannot make a "
+                                 "BatchNorm batch") + "); lower samples_per_gpu.")
+        return steps
+
+    def describe(self, size, devices=1):
+        """The log line: iterations per epoch and what happens to the last images."""
+        share = -(-size // devices)
+        steps, left = self.steps(size, 'data.train', devices), share % self.batch_size
+        line = f"train loader: {steps} iterations per epoch of {self.batch_size} images"
+        if devices > 1:
+            line += f" ({share} images per process)"
+        if not left:
+            return line
+        if self.drop_last:
+            return line + (f"; drop_last=True leaves the last {left} image(s) of each epoch's "
+                           "order out")
+        if self.drops_remainder(share):
+            return line + ("; the one image left over in each epoch's order is left out (a "
+                           "1-image batch gives BatchNorm a NaN running variance)")
+        return line + (f"; the last holds {left} (as mmcls; its shape compiles a second graph "
+                       "once; data.train_dataloader=dict(drop_last=True) drops it)")
 
 
 def _check_data_keys(data_cfg):
@@ -71,8 +98,8 @@ def _check_data_keys(data_cfg):
 
 
 def loader_spec(data_cfg, split):
-    """The checked loader settings of ``data.<split>``. Training shuffles and drops the last
-    incomplete batch unless told otherwise; val/test see every image in order."""
+    """The checked loader settings of ``data.<split>``. Training shuffles and, as mmcls, keeps
+    the last incomplete batch unless told otherwise; val/test see every image in order."""
     _check_data_keys(data_cfg)
     own = data_cfg.get(f'{split}_dataloader') or {}
     if not isinstance(own, dict):
@@ -93,7 +120,7 @@ def loader_spec(data_cfg, split):
         batch_size=positive_int(merged, 'samples_per_gpu'),
         workers=positive_int(merged, 'workers_per_gpu', 2, low=0),
         shuffle=flag(merged, 'shuffle') if 'shuffle' in merged else train,
-        drop_last=flag(merged, 'drop_last') if 'drop_last' in merged else train)
+        drop_last=flag(merged, 'drop_last') if 'drop_last' in merged else False)
     if spec.drop_last and not train:
         raise ConfigError(f"{merged.where('drop_last')}: drop_last=True would leave images of "
                           f"data.{split} unscored; set it in data.train_dataloader instead.")

@@ -93,7 +93,8 @@ def normalize(mean, std, to_rgb=True):
 
 def rand_augment(policies, num_policies, magnitude_level, magnitude_std=0.0, total_level=30,
                  hparams=None):
-    """mmcls RandAugment (see ``ms_cls.data.rand_augment``), a Python op on HWC uint8 images."""
+    """mmcls RandAugment (see ``ms_cls.data.rand_augment``), a Python op on HWC uint8 images;
+    pad_val in BGR order, as mmcls."""
     seed = ms.dataset.config.get_seed()
     return [RandAugment(policies, num_policies, magnitude_level, magnitude_std, total_level,
                         hparams, seed=seed)]
@@ -109,7 +110,7 @@ def random_erasing(erase_prob=0.5, min_area_ratio=0.02, max_area_ratio=0.4,
                    aspect_range=(3 / 10, 10 / 3), mode='const', fill_color=(128, 128, 128),
                    fill_std=None):
     """mmcls RandomErasing (see ``ms_cls.data.random_erasing``): before Normalize, on uint8;
-    fill_color/fill_std in RGB order."""
+    fill_color/fill_std in BGR order, as mmcls."""
     return [RandomErasing(erase_prob, min_area_ratio, max_area_ratio, aspect_range, mode,
                           fill_color, fill_std, seed=_seed('RandomErasing'))]
 

@@ -7,6 +7,11 @@ replacement); each gets a magnitude ``magnitude_level`` (perturbed by ``magnitud
 [0, level] for 'inf', clipped to [0, total_level]) mapped linearly onto its ``magnitude_range``,
 and is applied with probability 0.5, its sign flipped with probability 0.5 where that applies.
 The op table (``OPS``, ``check_op``, ``apply_op``) is shared with ``auto_augment``.
+
+Colours: ``pad_val`` (in ``hparams`` or an op) is given in BGR order, as in mmcls, whose images
+are BGR (its configs write ``pad_val=[round(x) for x in img_norm_cfg['mean'][::-1]]``); the images
+here are RGB, so it is reversed once when the op is checked, and an mmcls config pads with the
+same pixels as mmcls.
 """
 import math
 import numbers
@@ -51,9 +56,37 @@ def _posterize(img, bits):
 
 
 def _solarize_add(img, magnitude, thr=128):
+    """Pixels below ``thr`` get + magnitude, clamped at 255 (mmcls's formula; with an int
+    magnitude >= 129 mmcls's uint8 sum overflows and wraps instead, which is not copied)."""
     arr = np.asarray(img).astype(np.int32)
     out = np.where(arr < thr, np.minimum(arr + int(magnitude), 255), arr)
     return Image.fromarray(out.astype(np.uint8))
+
+
+def _sharpness(img, magnitude):
+    """mmcv's adjust_sharpness with factor 1 + magnitude: the 3x3 smoothing kernel (5 in the
+    centre, 1 around, / 13) over the whole image, borders reflected as cv2's filter2D does and
+    rounded to uint8, then blended (float32 result) and truncated. (Pillow's
+    ImageEnhance.Sharpness leaves the one-pixel border unchanged: up to 44 levels off there.)"""
+    arr = np.asarray(img).astype(np.float64)
+    padded = np.pad(arr, ((1, 1), (1, 1), (0, 0)), mode='reflect')
+    height, width = arr.shape[:2]
+    total = sum(padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3))
+    smooth = np.rint((total + 4 * arr) / 13)
+    factor = 1 + magnitude
+    mixed = (arr * factor + smooth * (1 - factor)).astype(np.float32)
+    return Image.fromarray(np.clip(mixed, 0, 255).astype(np.uint8))
+
+
+def _color_transform(img, magnitude):
+    """mmcv's adjust_color (cv2 backend) with alpha = 1 + magnitude: blend with the cv2 grey
+    (its fixed-point BT.601 weights, rounded) and round to the nearest level, as cv2.addWeighted
+    does (Pillow's ImageEnhance.Color truncates: 1-2 levels lower)."""
+    arr = np.asarray(img).astype(np.int32)
+    grey = (arr[..., 0] * 4899 + arr[..., 1] * 9617 + arr[..., 2] * 1868 + 8192) >> 14
+    alpha = np.float32(1 + magnitude)
+    mixed = arr.astype(np.float32) * alpha + grey[..., None].astype(np.float32) * (1 - alpha)
+    return Image.fromarray(np.clip(np.rint(mixed), 0, 255).astype(np.uint8))
 
 
 def _affine(img, matrix, pad_val, interpolation):
@@ -63,8 +96,12 @@ def _affine(img, matrix, pad_val, interpolation):
 
 def _shear(img, magnitude, direction='horizontal', pad_val=(128, 128, 128),
            interpolation='bicubic'):
-    """mmcv's imshear: output (x + m*y, y) takes input (x, y) (PIL maps output -> input)."""
-    matrix = (1, -magnitude, 0, 0, 1, 0) if direction == 'horizontal' else (1, 0, 0, -magnitude, 1, 0)
+    """mmcv's imshear: output (x + m*y, y) takes input (x, y), in cv2's pixel coordinates (pixel
+    centres at integers). PIL maps output -> input with centres at +0.5, so its offset is m/2:
+    without it every sample moved m/2 px against mmcv's."""
+    half = 0.5 * magnitude
+    matrix = ((1, -magnitude, half, 0, 1, 0) if direction == 'horizontal'
+              else (1, 0, 0, -magnitude, 1, half))
     return _affine(img, matrix, pad_val, interpolation)
 
 
@@ -102,23 +139,23 @@ OPS = {
     'Posterize': Op(_posterize, 'bits'),
     'Solarize': Op(lambda img, thr: ImageOps.solarize(img, thr), 'thr'),
     'SolarizeAdd': Op(_solarize_add, 'magnitude', ('thr',)),
-    'ColorTransform': Op(_enhance(ImageEnhance.Color), 'magnitude', signed=True),
+    'ColorTransform': Op(_color_transform, 'magnitude', signed=True),
     'Contrast': Op(_enhance(ImageEnhance.Contrast), 'magnitude', signed=True),
     'Brightness': Op(_enhance(ImageEnhance.Brightness), 'magnitude', signed=True),
-    'Sharpness': Op(_enhance(ImageEnhance.Sharpness), 'magnitude', signed=True),
+    'Sharpness': Op(_sharpness, 'magnitude', signed=True),
     'Shear': Op(_shear, 'magnitude', GEOMETRY, True),
     'Translate': Op(_translate, 'magnitude', GEOMETRY, True),
 }
 
 
-def _rgb(value, name):
-    """mmcls pad values: an int for all three channels, or three ints."""
+def _bgr_to_rgb(value, name):
+    """An mmcls pad value (an int for all three channels, or three ints in BGR order) -> RGB."""
     if isinstance(value, numbers.Integral):
         value = (value,) * 3
     if (not isinstance(value, (list, tuple)) or len(value) != 3
             or not all(isinstance(v, numbers.Integral) and 0 <= v <= 255 for v in value)):
-        raise ValueError(f"{name}={value!r} must be an int or 3 ints in [0, 255]")
-    return tuple(int(v) for v in value)
+        raise ValueError(f"{name}={value!r} must be an int or 3 ints (B, G, R) in [0, 255]")
+    return tuple(int(v) for v in value[::-1])
 
 
 def _check_option(op, key, where):
@@ -128,7 +165,7 @@ def _check_option(op, key, where):
         if not isinstance(value, numbers.Real) or not 0 <= value <= 1:
             raise ValueError(f"{where}: {key}={value!r} must be in [0, 1]")
     elif key == 'pad_val':
-        op[key] = _rgb(value, f"{where}: pad_val")
+        op[key] = _bgr_to_rgb(value, f"{where}: pad_val")
     elif key == 'interpolation' and value not in RESAMPLE:
         raise ValueError(f"{where}: interpolation={value!r}; use one of {sorted(RESAMPLE)}")
     elif key == 'direction' and value not in ('horizontal', 'vertical'):

@@ -33,8 +33,9 @@ def _triple(value, name, high=None):
 class RandomErasing:
     """A picklable Python op for ``dataset.map``: HWC RGB uint8 array in, same out.
 
-    ``fill_color``/``fill_std`` are in the image's channel order, RGB here: mmcls configs give
-    them BGR (``mean[::-1]``) because mmcv images are BGR, so reverse them when porting.
+    ``fill_color``/``fill_std`` are given in BGR order, as in mmcls (whose images are BGR: its
+    configs write ``fill_color=img_norm_cfg['mean'][::-1]``); they are reversed here, once, for
+    the RGB images, so an mmcls config erases with mmcls's pixels.
     """
 
     def __init__(self, erase_prob=0.5, min_area_ratio=0.02, max_area_ratio=0.4,
@@ -57,8 +58,8 @@ class RandomErasing:
         if mode not in ('const', 'rand'):
             raise ValueError(f"mode={mode!r}; use 'const' or 'rand'")
         self.mode = mode
-        self.fill_color = _triple(fill_color, 'fill_color', 255)
-        self.fill_std = None if fill_std is None else _triple(fill_std, 'fill_std')
+        self.fill_color = _triple(fill_color, 'fill_color', 255)[::-1]
+        self.fill_std = None if fill_std is None else _triple(fill_std, 'fill_std')[::-1]
         self.rng = np.random.default_rng(seed)
 
     def region(self, height, width):

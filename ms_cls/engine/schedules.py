@@ -19,6 +19,11 @@ from ..validation import Registry, check_keys, subset
 WARMUPS = ('constant', 'linear', 'exp')
 
 
+class TooFewIterations(ConfigError):
+    """A policy argument that needs more iterations than the run has (only known once the
+    data gives the steps per epoch, so the config check before the data lets it pass)."""
+
+
 def annealing_cos(start, end, factor, weight=1.0):
     """Cosine from ``start`` (factor 0) to ``end`` (factor 1), scaled by ``weight``."""
     return end + 0.5 * weight * (start - end) * (math.cos(math.pi * factor) + 1)
@@ -53,12 +58,23 @@ def exp_lr(base_lr, progress, max_progress, gamma):
     return base_lr * gamma ** progress
 
 
+def inv_lr(base_lr, progress, max_progress, gamma, power=1.0):
+    """mmcv 1.7 ``Inv``: base_lr * (1 + gamma * progress) ** -power."""
+    return base_lr * (1 + gamma * progress) ** (-power)
+
+
 def poly_lr(base_lr, progress, max_progress, power=1.0, min_lr=0.0):
     return (base_lr - min_lr) * (1 - progress / max_progress) ** power + min_lr
 
 
 def cosine_annealing_lr(base_lr, progress, max_progress, min_lr=None, min_lr_ratio=None):
     return annealing_cos(base_lr, _target(base_lr, min_lr, min_lr_ratio), progress / max_progress)
+
+
+def linear_annealing_lr(base_lr, progress, max_progress, min_lr=None, min_lr_ratio=None):
+    """mmcv 1.7 ``LinearAnnealing``: a straight line from base_lr to the target."""
+    return annealing_linear(base_lr, _target(base_lr, min_lr, min_lr_ratio),
+                            progress / max_progress)
 
 
 def flat_cosine_annealing_lr(base_lr, progress, max_progress, start_percent=0.75, min_lr=None,
@@ -95,24 +111,62 @@ def _anneal(strategy):
     return annealing_cos if strategy == 'cos' else annealing_linear
 
 
-def cyclic_lr(base_lr, progress, max_progress, target_ratio=(10, 1e-4), cyclic_times=1,
-              step_ratio_up=0.4, anneal_strategy='cos', gamma=1.0):
-    """Up to ``base_lr * target_ratio[0]`` then down to ``base_lr * target_ratio[1]``, per cycle;
-    each later cycle's excursion is scaled by ``gamma``."""
-    if isinstance(target_ratio, (int, float)):
-        target_ratio = (target_ratio, target_ratio / 1e5)
+def _target_ratio(target_ratio):
+    """mmcv's reading: one number r (or a 1-tuple) means (r, r / 1e5); else exactly 2."""
+    if isinstance(target_ratio, (int, float)) and not isinstance(target_ratio, bool):
+        return (target_ratio, target_ratio / 1e5)
+    if isinstance(target_ratio, (list, tuple)) and len(target_ratio) == 1:
+        return (target_ratio[0], target_ratio[0] / 1e5)
+    if not isinstance(target_ratio, (list, tuple)) or len(target_ratio) != 2:
+        raise ConfigError(f"target_ratio={target_ratio!r}: give a number r (read as "
+                          "(r, r / 1e5)) or two numbers (peak ratio, end ratio).")
+    return tuple(target_ratio)
+
+
+def cyclic_phase(progress, max_progress, cyclic_times, step_ratio_up):
+    """(iteration in its cycle, cycle index, iterations up, iterations per cycle), as mmcv's
+    Cyclic hooks split ``max_iters // cyclic_times``."""
+    if isinstance(cyclic_times, bool) or not isinstance(cyclic_times, int) or cyclic_times < 1:
+        raise ConfigError(f"cyclic_times={cyclic_times!r} must be an int >= 1.")
     if not 0 <= step_ratio_up < 1:
         raise ConfigError(f"step_ratio_up={step_ratio_up!r} must be in [0, 1).")
     per_cycle = max_progress // cyclic_times
-    up = int(step_ratio_up * per_cycle)
-    it, cycle = progress % per_cycle, progress // per_cycle
-    scale = gamma ** cycle
+    if per_cycle < 1:
+        raise TooFewIterations(f"cyclic_times={cyclic_times} is more cycles than the "
+                               f"{max_progress} iterations of the run; lower cyclic_times "
+                               "(or train longer).")
+    return progress % per_cycle, progress // per_cycle, int(step_ratio_up * per_cycle), per_cycle
+
+
+def cyclic_lr(base_lr, progress, max_progress, target_ratio=(10, 1e-4), cyclic_times=1,
+              step_ratio_up=0.4, anneal_strategy='cos', gamma=1.0):
+    """Up to ``base_lr * target_ratio[0]`` then down to ``base_lr * target_ratio[1]``, per cycle;
+    each later cycle's excursion is scaled by ``gamma``.
+
+    As mmcv 1.7, the first phase of a cycle (the one starting at its iteration 0) has its end
+    scaled, the other its start: with ``step_ratio_up=0`` the up phase is empty, so every cycle
+    starts at the full peak ``base_lr * target_ratio[0]`` and only its end is scaled."""
+    peak, end_ratio = _target_ratio(target_ratio)
+    if not 0 < gamma <= 1:
+        raise ConfigError(f"gamma={gamma!r} must be in (0, 1].")
+    return _cyclic(base_lr, progress, max_progress, peak, end_ratio, cyclic_times, step_ratio_up,
+                   anneal_strategy, gamma)
+
+
+def _cyclic(base, progress, max_progress, peak, end_ratio, cyclic_times, step_ratio_up,
+            anneal_strategy, gamma):
     anneal = _anneal(anneal_strategy)
+    it, cycle, up, per_cycle = cyclic_phase(progress, max_progress, cyclic_times, step_ratio_up)
+    scale = gamma ** cycle
     if it < up:
-        end = 1 - scale + target_ratio[0] * scale
-        return anneal(base_lr, base_lr * end, it / up)
-    start = 1 - scale + target_ratio[0] * scale
-    return anneal(base_lr * start, base_lr * target_ratio[1], (it - up) / (per_cycle - up))
+        start, end, lo, hi = 1, peak, 0, up
+    else:
+        start, end, lo, hi = peak, end_ratio, up, per_cycle
+    if lo == 0:
+        end = 1 - scale + end * scale
+    else:
+        start = 1 - scale + start * scale
+    return anneal(base * start, base * end, (it - lo) / (hi - lo))
 
 
 def one_cycle_lr(base_lr, progress, max_progress, max_lr, total_steps=None, pct_start=0.3,
@@ -140,7 +194,8 @@ def one_cycle_lr(base_lr, progress, max_progress, max_lr, total_steps=None, pct_
 
 POLICIES = {
     'Fixed': fixed_lr, 'Step': step_lr, 'Exp': exp_lr, 'Poly': poly_lr,
-    'CosineAnnealing': cosine_annealing_lr, 'FlatCosineAnnealing': flat_cosine_annealing_lr,
+    'Inv': inv_lr, 'CosineAnnealing': cosine_annealing_lr,
+    'LinearAnnealing': linear_annealing_lr, 'FlatCosineAnnealing': flat_cosine_annealing_lr,
     'CosineRestart': cosine_restart_lr, 'Cyclic': cyclic_lr, 'OneCycle': one_cycle_lr,
 }
 ITER_ONLY = ('Cyclic', 'OneCycle')  # mmcv runs these by iteration only
@@ -174,12 +229,23 @@ def cosine_annealing_momentum(base, progress, max_progress, min_momentum=None,
     return annealing_cos(base, target, progress / max_progress)
 
 
+def linear_annealing_momentum(base, progress, max_progress, min_momentum=None,
+                              min_momentum_ratio=None):
+    """mmcv 1.7 ``LinearAnnealing`` momentum: a straight line to the target."""
+    if (min_momentum is None) == (min_momentum_ratio is None):
+        raise ConfigError("set exactly one of min_momentum and min_momentum_ratio.")
+    target = base * min_momentum_ratio if min_momentum_ratio is not None else min_momentum
+    return annealing_linear(base, target, progress / max_progress)
+
+
 def cyclic_momentum(base, progress, max_progress, target_ratio=(0.85 / 0.95, 1), cyclic_times=1,
                     step_ratio_up=0.4, anneal_strategy='cos', gamma=1.0):
     """Down to ``base * target_ratio[0]`` while the cyclic lr goes up, then to
-    ``base * target_ratio[1]`` (the same phases as the cyclic lr)."""
-    return cyclic_lr(base, progress, max_progress, target_ratio, cyclic_times, step_ratio_up,
-                     anneal_strategy, gamma)
+    ``base * target_ratio[1]`` (the same phases as the cyclic lr; mmcv does not bound gamma
+    here)."""
+    peak, end_ratio = _target_ratio(target_ratio)
+    return _cyclic(base, progress, max_progress, peak, end_ratio, cyclic_times, step_ratio_up,
+                   anneal_strategy, gamma)
 
 
 def one_cycle_momentum(base, progress, max_progress, base_momentum=0.85, max_momentum=0.95,
@@ -204,7 +270,7 @@ def one_cycle_momentum(base, progress, max_progress, base_momentum=0.85, max_mom
 
 MOMENTUM_POLICIES = {
     'Step': step_momentum, 'CosineAnnealing': cosine_annealing_momentum,
-    'Cyclic': cyclic_momentum, 'OneCycle': one_cycle_momentum,
+    'LinearAnnealing': linear_annealing_momentum, 'Cyclic': cyclic_momentum, 'OneCycle': one_cycle_momentum,
 }
 LR_REGISTRY = Registry('lr_config', POLICIES, normalise=policy_name, kind='policy')
 MOMENTUM_REGISTRY = Registry('momentum_config', MOMENTUM_POLICIES, normalise=policy_name,
@@ -262,11 +328,15 @@ class ScheduleSpec:
 
     def check(self, base, max_epochs):
         """Evaluate the policy at the first and last progress it will see (by iteration: at
-        least one step per epoch), so a bad argument fails before any data is read."""
+        least one step per epoch), so a bad argument fails before any data is read. An argument
+        that only the real iteration count can refute (cyclic_times) is checked by
+        :meth:`values`."""
         policy = self.policies()[self.name]
         try:
             for progress in {0, max_epochs - 1}:
                 policy(base, progress, max_epochs, **dict(self.args))
+        except TooFewIterations:
+            pass   # by iteration (Cyclic): one step per epoch is only the fewest possible
         except (TypeError, ConfigError) as err:
             raise ConfigError(f"{self.section} (policy='{self.name}'): {err}") from None
         return self
@@ -296,8 +366,9 @@ def schedule_spec(section, config, momentum=False):
         if not 0 < warmup_ratio <= 1:
             raise ConfigError(f"{section}.warmup_ratio={warmup_ratio} must be in (0, 1].")
         if isinstance(warmup_iters, bool) or not isinstance(warmup_iters, int) \
-                or warmup_iters < 0:
-            raise ConfigError(f"{section}.warmup_iters={warmup_iters!r} must be an int >= 0.")
+                or warmup_iters < 1:
+            raise ConfigError(f"{section}.warmup_iters={warmup_iters!r}: warmup='{warmup}' needs "
+                              "an int >= 1 (as mmcv); for no warmup set warmup=None.")
     return ScheduleSpec(section, name, tuple(_frozen(args).items()), bool(by_epoch), warmup,
                         warmup_iters, bool(warmup_by_epoch), float(warmup_ratio), momentum)
 

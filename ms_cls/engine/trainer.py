@@ -133,6 +133,7 @@ def load_data(plan, log, init_weights=True):
         val_loader = build_dataloader(val_set, spec.batch_size, spec.workers, shuffle=spec.shuffle,
                                       where='data.val', ops=plan.pipelines['val'], sampler=shard)
     steps = train_spec.steps(order.size, 'data.train', cluster.size)
+    log.info(train_spec.describe(order.size, cluster.size))
     return RunData(classes, train_set, val_set, sampler, order, val_loader, steps)
 
 
@@ -147,7 +148,8 @@ def train_loader(plan, data, epoch, skip=0):
     reseed(plan.pipelines['train'] + [plan.batch_augments], augment_seed)
     spec = plan.loaders['train']
     loader = build_dataloader(
-        data.train_set, spec.batch_size, spec.workers, drop_last=spec.drop_last,
+        data.train_set, spec.batch_size, spec.workers,
+        drop_last=spec.drops_remainder(len(data.order)),
         where='data.train', ops=plan.pipelines['train'], batch_ops=plan.batch_augments,
         sampler=data.order)
     return loader.skip(skip) if skip else loader
