@@ -31,6 +31,7 @@ from ..plan import build_plan
 from ..runtime import graph_dumps_in, onednn_note
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, StepPosition, TrainMonitor
 from .ema import EMAHook
+from .tensorboard import TensorboardLogger, optimizer_momentum
 from .log import IMAGE_LOAD, SAVE_FAILED, RunLog
 from .optim import build_optimizer
 from .sink import fit_calls, sink_steps
@@ -208,6 +209,11 @@ def build_training(plan, data, log):
         elif hook == 'monitor':
             built[hook] = TrainMonitor(log, state, lr_values, plan.max_epochs, plan.log_interval,
                                        COMPILE_NOTE if plan.mode == 'graph' else None)
+        elif hook == 'tensorboard':
+            built[hook] = TensorboardLogger(
+                plan.tensorboard, plan.work_dir, state, lr_values,
+                built['momentum'].schedule if 'momentum' in built
+                else optimizer_momentum(plan.optimizer), plan.max_epochs * steps)
         elif hook == 'checkpoint':
             built[hook] = CheckpointSaver(
                 plan.work_dir, state, data.classes, plan.max_epochs, plan.ckpt_interval,
