@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from ms_cls import progress
 from ms_cls.engine import tensorboard
 from ms_cls.engine.trainer import train
 from ms_cls.errors import ConfigError
@@ -25,9 +26,13 @@ def scalars(log_dir):
 
 @pytest.mark.skipif(importlib.util.find_spec('tensorboard') is None,
                     reason='tensorboard (the event reader) is not installed')
-def test_a_run_writes_loss_lr_momentum_and_val_curves(tiny_demo, tmp_path):
+def test_a_run_writes_loss_lr_momentum_and_val_curves(tiny_demo, tmp_path, monkeypatch,
+                                                      capsys):
+    monkeypatch.setattr(progress, 'LINE_SECONDS', 0.0)   # every progress report, as lines
     work = str(tmp_path / 'work')
     train(tiny_cfg(tiny_demo, **{'log_config.hooks': HOOKS}), work)
+    err = capsys.readouterr().err   # the progress of the decode check and of validation
+    assert 'decode check: 80/80 images (100 %)' in err and 'val: 2/2 batches (100 %)' in err
     found = scalars(os.path.join(work, 'tf_logs'))
     _, records = read_logs(work)
     steps = [r for r in records if r['mode'] == 'train']
