@@ -7,6 +7,10 @@ old file or the new one, and the temporary file is removed whatever happens. The
 keeps the target's extension, so writers that pick the format from the name (matplotlib, Pillow)
 write the format the target asks for.
 
+The target gets the mode any new file of the user gets (0666 less the umask): some writers set
+their own (MindSpore's checkpoint and MINDIR writers leave ``-r--------``), and the rename would
+carry that over.
+
 A write that fails because the disk is full (or read-only) raises SaveFailed naming the file and
 the free space instead of a raw OSError; a killed process leaves its temporary file, which
 ``stale_temp_files`` finds by the process id in its name.
@@ -42,6 +46,7 @@ def atomic_path(path):
     failed = None
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except OSError as err:
         if err.errno not in DISK_ERRORS:
@@ -52,6 +57,21 @@ def atomic_path(path):
             os.remove(tmp)
     if failed is not None:
         raise SaveFailed(save_failed_message(path, failed)) from None
+
+
+def current_umask():
+    """The process's umask, read without changing it (Linux reports it in /proc; elsewhere it
+    is set and put back at once)."""
+    try:
+        with open('/proc/self/status', encoding='ascii') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_failed_message(path, err):

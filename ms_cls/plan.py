@@ -20,6 +20,7 @@ from .engine.ema import ema_spec
 from .engine.optim import optimizer_spec
 from .engine.precision import NOT_SET, Precision, precision_for
 from .engine.sink import sink_spec
+from .engine.tensorboard import HOOK as TENSORBOARD_HOOK, tensorboard_spec
 from .engine.schedules import base_momentum, lr_schedule_spec, schedule_spec, scaled_lr
 from .models.builder import build_loss, build_model
 from .runtime import init_context
@@ -29,8 +30,9 @@ from .validation import check_keys, positive_int, where
 #: ``register_training_hooks`` priorities): the position sets the global step (and stops on a
 #: signal); the momentum is set before a step; the EMA averages are swapped in at the epoch's
 #: last step, before validation; the monitor logs and records the validation result that the
-#: checkpoint saver then uses.
-HOOK_ORDER = ('position', 'momentum', 'ema', 'monitor', 'checkpoint')
+#: checkpoint saver then uses; the TensorBoard writer (log_config's TensorboardLoggerHook)
+#: takes the monitor's validation result too.
+HOOK_ORDER = ('position', 'momentum', 'ema', 'monitor', 'tensorboard', 'checkpoint')
 
 SECTION_KEYS = {
     'runner': ('type', 'max_epochs'),
@@ -80,6 +82,7 @@ class RunPlan:
     init_weights: list              # [(config key, checkpoint path)], loaded in this order
     resume_from: str                # 'auto', a checkpoint path, or None
     hooks: tuple                    # the callbacks to make, in HOOK_ORDER
+    tensorboard: object = None      # TensorboardSpec (engine/tensorboard.py) or None
     warnings: list = field(default_factory=list)
 
 
@@ -112,9 +115,13 @@ def build_plan(cfg, work_dir=None):
     ema = ema_spec(cfg.get('custom_hooks'))
     ckpt = cfg.get('checkpoint_config') or {}
     evaluation = cfg.get('evaluation') or {}
+    log_interval = positive_int(cfg.get('log_config') or {}, 'interval', 100)
+    tensorboard = tensorboard_plan(cfg.get('log_config') or {}, log_interval)
     hooks = tuple(name for name in HOOK_ORDER
                   if (name != 'momentum' or schedules.momentum) and (name != 'ema' or ema)
-                  and (name != 'checkpoint' or cluster.main))   # rank 0 writes the run's files
+                  and (name != 'tensorboard' or tensorboard)
+                  # rank 0 writes the run's files
+                  and (name not in ('checkpoint', 'tensorboard') or cluster.main))
     return RunPlan(
         config=cfg, work_dir=run_work_dir(cfg, work_dir),
         device=device, mode=cfg.get('mode', 'graph'), cluster=cluster, seed=seed,
@@ -132,14 +139,26 @@ def build_plan(cfg, work_dir=None):
         sink=sink_spec(cfg.get('dataset_sink_mode', 'auto'), cfg.get('sink_size', 'auto'), device),
         max_epochs=schedules.max_epochs,
         eval_interval=positive_int(evaluation, 'interval', 1),
-        log_interval=positive_int(cfg.get('log_config') or {}, 'interval', 100),
+        log_interval=log_interval,
         ckpt_interval=positive_int(ckpt, 'interval', 1),
         ckpt_by_epoch=ckpt.get('by_epoch', True),
         max_keep_ckpts=_max_keep(ckpt), save_last=ckpt.get('save_last', True),
         init_weights=[(key, path) for key, path in (
             ('model.pretrained', cfg.model.get('pretrained')), ('load_from', cfg.get('load_from')))
             if path],
-        resume_from=cfg.get('resume_from'), hooks=hooks, warnings=warnings)
+        resume_from=cfg.get('resume_from'), hooks=hooks, warnings=warnings,
+        tensorboard=tensorboard)
+
+
+def tensorboard_plan(log_config, log_interval):
+    """The TensorboardSpec of ``log_config.hooks`` (None without that hook)."""
+    specs = [tensorboard_spec(hook, i, log_interval)
+             for i, hook in enumerate(log_config.get('hooks') or [])
+             if isinstance(hook, dict) and hook.get('type') == TENSORBOARD_HOOK]
+    if len(specs) > 1:
+        raise ConfigError(f"log_config.hooks: {TENSORBOARD_HOOK} is given {len(specs)} times; "
+                          "keep one.")
+    return specs[0] if specs else None
 
 
 @dataclass
@@ -226,9 +245,10 @@ def _check_evaluation(evaluation):
 def _check_logging(log_config, ckpt):
     for i, hook in enumerate(log_config.get('hooks') or []):
         kind = hook.get('type') if isinstance(hook, dict) else hook
-        if kind != 'TextLoggerHook':
+        if kind not in ('TextLoggerHook', TENSORBOARD_HOOK):
             raise ConfigError(f"log_config.hooks[{i}] = {kind!r}: ms_cls writes the text and JSON "
-                              "logs itself (TextLoggerHook); remove other logger hooks.")
+                              f"logs itself (TextLoggerHook) and TensorBoard events with "
+                              f"{TENSORBOARD_HOOK}; remove other logger hooks.")
     for key in ('by_epoch', 'save_last'):
         if not isinstance(ckpt.get(key, True), bool):
             raise ConfigError(f"checkpoint_config.{key}={ckpt[key]!r}: use True or False.")

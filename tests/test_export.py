@@ -17,6 +17,7 @@ from ms_cls.evaluation import export
 from ms_cls.errors import ExportCheckFailed
 from ms_cls.evaluation.export import check_shape, export_model
 from ms_cls.checkpoint import read_checkpoint, save_checkpoint
+from ms_cls.fileio import current_umask
 
 from conftest import ROOT
 
@@ -36,6 +37,8 @@ def test_mindir_round_trip_sidecar_and_atomic_write(trained, tmp_path):
     assert result.max_diff <= 1e-4
     assert result.check.startswith('MINDIR check: max |diff| ')
     assert sorted(os.listdir(tmp_path)) == ['model.mindir', 'model.mindir.json']
+    modes = {os.stat(p).st_mode & 0o777 for p in (result.path, result.sidecar)}
+    assert modes == {0o666 & ~current_umask()}   # MindSpore's writer leaves -r--------
 
     x = np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32)
     exported = nn.GraphCell(ms.load(result.path))(ms.Tensor(x)).asnumpy()

@@ -120,3 +120,39 @@ def test_every_file_is_written_through_fileio():
     assert not unexpected and not stale, (
         f"write through ms_cls.fileio (write_text, write_lines, write_csv, save_figure, save_npy, "
         f"atomic_path): {unexpected}; entries of NOT_ATOMIC to remove: {stale}")
+
+
+def normal_mode(tmp_path):
+    """The mode a plain open() gives a new file in this process (0666 less the umask)."""
+    probe = tmp_path / 'probe.txt'
+    probe.write_text('x')
+    mode = probe.stat().st_mode & 0o777
+    probe.unlink()
+    return mode
+
+
+def test_atomic_files_get_the_umask_mode_not_the_writers(tmp_path):
+    """A writer that leaves its file read-only (MindSpore's checkpoint and MINDIR writers do:
+    -r--------) must not hand that mode to the target."""
+    from ms_cls.fileio import atomic_write
+    old = os.umask(0o027)
+    try:
+        def read_only(tmp):
+            with open(tmp, 'w') as f:
+                f.write('weights')
+            os.chmod(tmp, 0o400)
+        atomic_write(tmp_path / 'latest.ckpt', read_only)
+        write_text(tmp_path / 'notes.txt', 'x')
+        assert (tmp_path / 'latest.ckpt').stat().st_mode & 0o777 == 0o640
+        assert (tmp_path / 'notes.txt').stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_a_trained_run_s_files_all_have_the_normal_mode(trained, tmp_path):
+    _, work_dir, _ = trained
+    expected = normal_mode(tmp_path)
+    modes = {name: oct(os.stat(os.path.join(work_dir, name)).st_mode & 0o777)
+             for name in os.listdir(work_dir) if os.path.isfile(os.path.join(work_dir, name))}
+    assert {'latest.ckpt', 'best.ckpt', 'epoch_2.ckpt'} <= set(modes)
+    assert set(modes.values()) == {oct(expected)}, modes

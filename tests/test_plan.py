@@ -37,8 +37,9 @@ def test_hooks_follow_the_stated_order(tmp_path):
         'custom_hooks': [dict(type='EMAHook', momentum=0.01)], 'optimizer.momentum': 0.95,
         'momentum_config': dict(policy='cyclic', target_ratio=(0.85 / 0.95, 1))})
     cfg.lr_config = dict(policy='cyclic')
+    cfg.log_config.hooks = [dict(type='TextLoggerHook'), dict(type='TensorboardLoggerHook')]
     assert build_plan(cfg).hooks == HOOK_ORDER == ('position', 'momentum', 'ema', 'monitor',
-                                                   'checkpoint')
+                                                   'tensorboard', 'checkpoint')
 
 
 @pytest.mark.parametrize('options, match', [
@@ -64,7 +65,8 @@ def test_hooks_follow_the_stated_order(tmp_path):
     ({'data.skip_brokn': False}, "Did you mean 'skip_broken'"),
     ({'dist_params': dict(backend='nccl')}, "does not use 'dist_params'"),
     ({'gpu_ids': [0]}, "does not use 'gpu_ids'"),
-    ({'log_config.hooks': [dict(type='TensorboardLoggerHook')]}, 'TensorboardLoggerHook'),
+    ({'log_config.hooks': [dict(type='WandbLoggerHook')]}, 'WandbLoggerHook'),
+    ({'log_config.hooks': [dict(type='TensorboardLoggerHook', log_dir=3)]}, r'hooks\[0\]\.log_dir=3'),
     ({'checkpoint_config.by_epoch': 'no'}, "checkpoint_config.by_epoch='no'"),
     ({'checkpoint_config.max_keep_ckpts': 0}, 'max_keep_ckpts=0'),
     ({'evaluation.save_best': 'loss'}, "save_best='loss'"),

@@ -2,7 +2,10 @@
 # lr_config CosineAnnealing to 0 by iteration, linear warmup 1500 iterations from 0.25x,
 # swin-style RandAugment.
 # Reported top-1 with ImageNet weights: 90.4.
-_base_ = ['./resnet50_pretrained_caltech256.py', '../_base_/datasets/caltech256_bs64_randaug.py']
+_base_ = [
+    '../_base_/models/resnet50_pretrained_caltech256.py', '../_base_/datasets/caltech256_bs64_randaug.py',
+    '../_base_/schedules/sgd_step_100e.py', '../_base_/default_runtime.py'
+]
 model = dict(backbone=dict(frozen_stages=2))
 data = dict(samples_per_gpu=32)
 optimizer = dict(lr=0.1)

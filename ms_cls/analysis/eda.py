@@ -27,6 +27,7 @@ from ..config import Config, parse_options
 from ..errors import ConfigError
 from ..data.datasets import IMG_EXTENSIONS, CustomDataset, list_images, to_rgb_array
 from ..fileio import atomic_write, save_figure, write_text
+from ..progress import progress
 
 SPLITS = ('train', 'val', 'test')
 DRAFT_SIZE = 256      # JPEG decodes are reduced to >= this side (about what a 224-px crop sees)
@@ -124,25 +125,23 @@ def inspect_image(path, stats=False, thumb=False):
 
 
 def scan(jobs, workers, log=None):
-    """inspect_image over (path, stats, thumb) jobs in a thread pool; progress every ~5 %.
+    """inspect_image over (path, stats, thumb) jobs in a thread pool; progress on ``log``
+    (``ms_cls.progress``: a bar on a terminal, a line every 10 s in a file; None: silent).
 
     Returns (records, summed RGB histograms): each image's histogram is folded in as it arrives
     rather than kept (20k x 6 KB would be 120 MB).
     """
-    step = max(1, math.ceil(len(jobs) / 20))
     chunks = [jobs[i:i + 16] for i in range(0, len(jobs), 16)]  # fewer futures, less locking
-    start, out, shown, hist = time.time(), [], 0, np.zeros((3, 256), np.int64)
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    out, hist = [], np.zeros((3, 256), np.int64)
+    with ThreadPoolExecutor(max(1, workers)) as pool, \
+            progress(total=len(jobs), desc='eda', file=log, enabled=log is not None) as bar:
         for recs in pool.map(lambda chunk: [inspect_image(*job) for job in chunk], chunks):
             for rec in recs:
                 if 'hist' in rec:
                     hist += rec.pop('hist')
                     rec['in_stats'] = True
             out += recs
-            if log and len(jobs) >= 2000 and (len(out) - shown >= step or len(out) == len(jobs)):
-                shown = len(out)
-                print(f"eda: {shown}/{len(jobs)} images ({100 * shown // len(jobs)} %, "
-                      f"{time.time() - start:.0f} s)", file=log, flush=True)
+            bar.update(len(recs))
     return out, hist
 
 

@@ -16,8 +16,8 @@ def steps_per_epoch(cfg, dataset_size, ngpus=1):
 def schedule_frame(cfg, dataset_size=None, ngpus=1, steps=None):
     """DataFrame with columns iter (0-based over all epochs), lr, momentum. ``steps`` (per
     epoch, e.g. from a run's log) replaces the count from ``dataset_size``."""
+    plan = schedule_plan(cfg, ngpus)   # first: it names a missing section (a _base_ fragment)
     steps = steps or steps_per_epoch(cfg, dataset_size, ngpus)
-    plan = schedule_plan(cfg, ngpus)
     lrs = plan.lr.values(plan.base_lr, plan.max_epochs, steps)
     if plan.momentum is not None:
         momentum = plan.momentum.values(plan.base_momentum, plan.max_epochs,

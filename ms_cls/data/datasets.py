@@ -126,18 +126,25 @@ def is_image_file(name, extensions=IMG_EXTENSIONS):
     return name.lower().endswith(tuple(extensions)) and not os.path.basename(name).startswith('.')
 
 
-def list_images(root, extensions=IMG_EXTENSIONS, others=None):
+def list_images(root, extensions=IMG_EXTENSIONS, others=None, hidden=False):
     """Relative paths of all images under ``root`` (recursive), sorted for a stable order.
-    ``others``: a list that receives the paths of the other (not hidden) files found."""
+    ``others``: a list that receives the paths of the other files found, hidden ones
+    (``.DS_Store``, ``._x.jpg``) too with ``hidden=True``."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
         for name in filenames:
             if is_image_file(name, extensions):
                 found.append(os.path.relpath(os.path.join(dirpath, name), root))
-            elif others is not None and not name.startswith('.'):
+            elif others is not None and (hidden or not name.startswith('.')):
                 others.append(os.path.join(dirpath, name))
     return sorted(found)
+
+
+def _kind(path):
+    name = os.path.basename(path)
+    return 'hidden' if name.startswith('.') else os.path.splitext(name)[1].lower() \
+        or '(no extension)'
 
 
 def _most(item):
@@ -148,10 +155,11 @@ def other_files_warning(other_files, root, where, extensions=IMG_EXTENSIONS):
     """One line on the files under ``root`` that are not read as images, or None."""
     if not other_files:
         return None
-    kinds = Counter(os.path.splitext(p)[1].lower() or '(no extension)' for p in other_files)
+    kinds = Counter(_kind(p) for p in other_files)
     counts = ', '.join(f'{kind} {n}' for kind, n in sorted(kinds.items(), key=_most))
+    example = min(other_files, key=lambda p: (_kind(p) == 'hidden', p))
     return (f"{where}: {len(other_files)} file(s) under {root} are not images ms_cls reads and "
-            f"are left out ({counts}), e.g. {sorted(other_files)[0]}; read are "
+            f"are left out ({counts}), e.g. {example}; read are "
             f"{', '.join(extensions)}. Convert or remove them.")
 
 

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..errors import ImageLoadError
 from ..fileio import write_lines, write_text
+from ..progress import progress
 from .builder import scan_spec
 from .datasets import broken_listing, decode_error, set_max_image_pixels
 
@@ -103,7 +104,8 @@ def _decode_all(todo, workers, cluster=None):
         if not paths:
             return []
         with ThreadPoolExecutor(max(1, min(workers, len(paths)))) as pool:
-            return list(pool.map(decode_error, paths))
+            return list(progress(pool.map(decode_error, paths), total=len(paths),
+                                 desc='decode check'))
 
     paths = [path for path, _, _ in todo]
     if cluster is None or not cluster.parallel:

@@ -22,6 +22,7 @@ import mindspore as ms
 from mindspore.train import Callback
 
 from ..checkpoint import copy_checkpoint, make_meta, save_checkpoint
+from ..progress import progress
 from .log import DIVERGED, TOP1, TOP5
 
 
@@ -83,10 +84,14 @@ def step_loss(net_outputs):
 
 
 class TrainMonitor(Callback):
-    """Prints and records step, epoch and validation lines; stops on a NaN/Inf loss."""
+    """Prints and records step, epoch and validation lines; stops on a NaN/Inf loss. Says
+    when the first step compiles the graph (``compile_note``, printed before it, then its
+    time) and shows validation's progress (``ms_cls.progress``, on stderr: not in the log)."""
 
-    def __init__(self, log, state, lr_schedule, max_epochs, log_interval=100):
+    def __init__(self, log, state, lr_schedule, max_epochs, log_interval=100, compile_note=None):
         super().__init__()
+        self.compile_note = compile_note
+        self.val_bar = None
         self.log = log
         self.state = state
         self.lr_schedule = lr_schedule
@@ -109,10 +114,16 @@ class TrainMonitor(Callback):
         self.train_seconds = 0.0
 
     def on_train_step_begin(self, run_context):
+        if self.compile_note:
+            self.log.info(self.compile_note)
         self.step_start = time.perf_counter()
 
     def on_train_step_end(self, run_context):
         cb = run_context.original_args()
+        if self.compile_note:
+            self.compile_note = None
+            self.log.info(f"graph compiled, first step done in "
+                          f"{time.perf_counter() - self.step_start:.1f} s")
         ran = cb.cur_step_num - self.last_step     # 1, or a sink's steps
         self.last_step = cb.cur_step_num
         self.steps_run += ran
@@ -137,6 +148,16 @@ class TrainMonitor(Callback):
         if step // self.log_interval > (step - ran) // self.log_interval or step == steps:
             self.log.step(epoch + 1, self.max_epochs, step, steps, loss,
                           float(np.mean(self.losses)), step_seconds, lr)
+
+    def on_eval_begin(self, run_context):
+        self.val_bar = progress(total=run_context.original_args().batch_num, desc='val',
+                                unit='batches')
+
+    def on_eval_step_end(self, run_context):
+        self.val_bar.update(1)
+
+    def on_eval_end(self, run_context):
+        self.val_bar.close()
 
     def on_train_epoch_end(self, run_context):
         cb = run_context.original_args()

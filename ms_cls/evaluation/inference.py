@@ -11,6 +11,7 @@ import mindspore.ops as ops
 from ..apis import init_model
 from ..errors import ConfigError
 from ..data.builder import build_dataloader
+from ..progress import progress
 
 TTA_MODES = ('flip', 'multi-scale')
 SCALES = (0.875, 1.0, 1.125)
@@ -66,17 +67,21 @@ def _softmax_views(model, images, tta):
     return (probs / views).asnumpy()
 
 
-def predict_probs(model, dataset, batch_size=32, workers=2, tta=(), ops=None):
+def predict_probs(model, dataset, batch_size=32, workers=2, tta=(), ops=None, desc='predict'):
     """(N, num_classes) float32 softmax probabilities for ``dataset.samples`` in order.
 
-    ``ops``: the pipeline to run (default: the model's test pipeline).
+    ``ops``: the pipeline to run (default: the model's test pipeline). Progress (images done)
+    goes to stderr under ``desc``.
     """
     tta = check_tta(tta)
     loader = build_dataloader(dataset, batch_size, workers, where='data.test',
                               ops=ops if ops is not None else model.test_ops)
     model.set_train(False)
-    rows = [_softmax_views(model, ms.Tensor(images), tta)
-            for images, _ in loader.create_tuple_iterator(output_numpy=True, num_epochs=1)]
+    rows = []
+    with progress(total=len(dataset), desc=desc) as bar:
+        for images, _ in loader.create_tuple_iterator(output_numpy=True, num_epochs=1):
+            rows.append(_softmax_views(model, ms.Tensor(images), tta))
+            bar.update(len(images))
     probs = np.concatenate(rows) if rows else np.zeros((0, model.head.num_classes), np.float32)
     if len(probs) != len(dataset):
         raise RuntimeError(f"Predicted {len(probs)} rows for {len(dataset)} images.")
@@ -94,12 +99,13 @@ def ensemble_probs(models, dataset_for, batch_size=32, workers=2, tta=(), weight
         raise ConfigError(f"--weights {list(weights)}: give one non-negative weight per "
                           f"checkpoint ({len(models)}), not all zero.")
     total, samples = 0.0, None
-    for model, weight in zip(models, weights):
+    for index, (model, weight) in enumerate(zip(models, weights)):
         dataset = dataset_for(model)
         if samples is not None and [p for p, _ in dataset.samples] != samples:
             raise ConfigError("The ensemble's configs point at different images; give the same "
                               "data folder to every model (e.g. with --cfg-options).")
         samples = [p for p, _ in dataset.samples]
         ops = ops_for(model) if ops_for else None
-        total = total + weight * predict_probs(model, dataset, batch_size, workers, tta, ops)
+        desc = f'predict, model {index + 1}/{len(models)}' if len(models) > 1 else 'predict'
+        total = total + weight * predict_probs(model, dataset, batch_size, workers, tta, ops, desc)
     return (total / sum(weights)).astype(np.float32)

@@ -286,7 +286,7 @@ def predict_submission(configs, checkpoints, out, img_dir=None, batch_size=32, w
         raise ConfigError(f"--img-dir {img_dir!r}: folder not found (the default is the "
                           "config's data.test.data_prefix).")
     others = []
-    paths = [os.path.join(img_dir, p) for p in list_images(img_dir, others=others)]
+    paths = [os.path.join(img_dir, p) for p in list_images(img_dir, others=others, hidden=True)]
     image_ids(paths, img_dir, id_format)
     not_images = other_files_warning(others, img_dir, '--img-dir')
     if not_images:

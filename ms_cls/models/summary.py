@@ -40,10 +40,21 @@ def count_macs(net, shape):
     return total[0]
 
 
+def parameter_counts(net):
+    """(parameters, trained ones) of ``net``: frozen weights count, BatchNorm statistics not."""
+    trainable = sum(int(np.prod(p.shape)) for p in net.trainable_params())
+    return trainable + sum(int(np.prod(p.shape)) for p in net.untrainable_params()
+                           if 'moving_' not in p.name), trainable
+
+
+def trained_line(net):
+    """The run log's line on how much of the network trains (``frozen_stages`` keeps the rest)."""
+    params, trainable = parameter_counts(net)
+    frozen = f" ({params - trainable:,} frozen)" if trainable < params else ''
+    return f"model: {trainable:,} of {params:,} parameters are trained{frozen}"
+
+
 def summarize(net, shape):
     """dict(params, trainable_params, macs) for ``net`` at input size ``shape`` (H, W)."""
-    params = sum(int(np.prod(p.shape)) for p in net.trainable_params())
-    params += sum(int(np.prod(p.shape)) for p in net.untrainable_params()
-                  if 'moving_' not in p.name)
-    trainable = sum(int(np.prod(p.shape)) for p in net.trainable_params())
+    params, trainable = parameter_counts(net)
     return dict(params=params, trainable_params=trainable, macs=count_macs(net, shape))
