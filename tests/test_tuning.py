@@ -89,6 +89,9 @@ def test_sweep_restart_skips_the_finished_and_resumes_the_interrupted(tiny_demo,
     table = (out / 'sweep.md').read_text()
     assert 'lr0.01' in table and 'lr0.02' in table
     assert (out / 'sweep.png').stat().st_size > 1000 and (out / 'sweep.csv').is_file()
+    page = (out / 'sweep.html').read_text()
+    assert '2 runs' in page and 'lr0.02' in page      # the comparison page of both variants
+    assert not list(out.glob('*/report.html'))         # variants leave their pages to report.py
 
 
 def test_recompute_bn_is_the_mean_of_the_batch_statistics():

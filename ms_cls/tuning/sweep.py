@@ -14,7 +14,9 @@ After every run the sweep rewrites, in ``<out>``:
 - ``sweep.md``: the compare_runs table of every variant, best top-1 first (and its notes);
 - ``sweep.csv``: the same table as CSV;
 - ``sweep.json``: the machine-readable summary (``SUMMARY_VERSION``; see ``write_summary``);
-- ``sweep.png``: best val top-1 against each swept key, one panel per key.
+- ``sweep.png``: best val top-1 against each swept key, one panel per key;
+- ``sweep.html``: scripts/report.py's comparison page of the variants (the variants themselves
+  train with ``--no-report``: ``scripts/report.py WORK_DIR`` makes one's own page).
 """
 import itertools
 import json
@@ -255,7 +257,7 @@ def run_training(config_path, work_dir, python=None, extra_args=(), poll=None):
     returning True stops it with SIGTERM (a pruned search trial).
     -> (return code, [signals received], stopped by poll)."""
     cmd = [python or sys.executable, TRAIN_SCRIPT, config_path, '--work-dir', work_dir,
-           '--resume', 'auto', *extra_args]
+           '--resume', 'auto', '--no-report', *extra_args]   # the sweep writes one page
     proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=_die_with_parent)
     received = []
     stopped = False
@@ -459,7 +461,9 @@ class Sweep:
                 'variants': ranked}
 
     def write_summary(self):
-        """sweep.md, sweep.csv, sweep.json and sweep.png in ``out_dir`` (each atomically)."""
+        """sweep.md, sweep.csv, sweep.json, sweep.png and sweep.html (the comparison page of
+        scripts/report.py; each run's own page: scripts/report.py WORK_DIR) in ``out_dir``, each
+        written atomically."""
         from ..analysis.runs import compare_runs, write_comparison
         summary = self.summary()
         write_text(os.path.join(self.out_dir, f'{self.kind}.json'),
@@ -473,6 +477,8 @@ class Sweep:
             if frame is not None:
                 write_comparison(frame, notes, os.path.join(self.out_dir, f'{self.kind}.md'),
                                  os.path.join(self.out_dir, f'{self.kind}.csv'))
+                from ..analysis.report import sweep_report
+                sweep_report(dirs, os.path.join(self.out_dir, f'{self.kind}.html'))
         if self.swept_keys:
             plot_sweep(summary, os.path.join(self.out_dir, f'{self.kind}.png'))
         return summary
