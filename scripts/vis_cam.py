@@ -12,9 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ms_cls.cli import run_cli  # noqa: E402
 from ms_cls.config import parse_options  # noqa: E402
-from ms_cls.analysis.cam import METHODS, save_cams  # noqa: E402
-from ms_cls.data.datasets import list_images  # noqa: E402
-from ms_cls.errors import ConfigError  # noqa: E402
+from ms_cls.analysis.cam import METHODS, vis_cam  # noqa: E402
 
 
 def main():
@@ -37,17 +35,9 @@ def main():
     args = parser.parse_args()
 
     def run():
-        if args.img and not os.path.isfile(args.img):
-            raise ConfigError(f"--img {args.img}: no such file.")
-        if args.img_dir and not os.path.isdir(args.img_dir):
-            raise ConfigError(f"--img-dir {args.img_dir}: no such folder.")
-        images = [args.img] if args.img else [os.path.join(args.img_dir, p)
-                                              for p in list_images(args.img_dir)]
-        if args.img_dir:
-            os.makedirs(args.save_path, exist_ok=True)
-        save_cams(args.config, args.checkpoint, images, args.save_path, args.target_layers,
-                  args.method, args.target_category, parse_options(args.cfg_options),
-                  root=args.img_dir)
+        vis_cam(args.config, args.checkpoint, args.save_path, args.img, args.img_dir,
+                args.target_layers, args.method, args.target_category,
+                parse_options(args.cfg_options))
     return run_cli(run)
 
 

@@ -233,6 +233,22 @@ def peak(cam):
     return int(x), int(y)
 
 
+def vis_cam(config, checkpoint, save_path, img=None, img_dir=None, target_layer=None,
+            method='gradcam', category=None, cfg_options=None, log=print):
+    """scripts/vis_cam.py: the overlay of ``img`` written to ``save_path``, or of every image
+    under ``img_dir`` into the folder ``save_path``."""
+    from ..data.datasets import list_images
+    if img and not os.path.isfile(img):
+        raise ConfigError(f"--img {img}: no such file.")
+    if img_dir and not os.path.isdir(img_dir):
+        raise ConfigError(f"--img-dir {img_dir}: no such folder.")
+    images = [img] if img else [os.path.join(img_dir, p) for p in list_images(img_dir)]
+    if img_dir:
+        os.makedirs(save_path, exist_ok=True)
+    return save_cams(config, checkpoint, images, save_path, target_layer, method, category,
+                     cfg_options, root=img_dir, log=log)
+
+
 def save_cams(config, checkpoint, images, save_path, target_layer=None, method='gradcam',
               category=None, cfg_options=None, root=None, log=print):
     """scripts/vis_cam.py: the overlay of each image in ``images`` written to ``save_path`` (a
