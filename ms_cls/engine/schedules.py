@@ -221,20 +221,22 @@ def step_momentum(base, progress, max_progress, step, gamma=0.5, min_momentum=No
     return step_lr(base, progress, max_progress, step, gamma, min_momentum)
 
 
-def cosine_annealing_momentum(base, progress, max_progress, min_momentum=None,
-                              min_momentum_ratio=None):
+def _momentum_target(base, min_momentum, min_momentum_ratio):
     if (min_momentum is None) == (min_momentum_ratio is None):
         raise ConfigError("set exactly one of min_momentum and min_momentum_ratio.")
-    target = base * min_momentum_ratio if min_momentum_ratio is not None else min_momentum
+    return base * min_momentum_ratio if min_momentum_ratio is not None else min_momentum
+
+
+def cosine_annealing_momentum(base, progress, max_progress, min_momentum=None,
+                              min_momentum_ratio=None):
+    target = _momentum_target(base, min_momentum, min_momentum_ratio)
     return annealing_cos(base, target, progress / max_progress)
 
 
 def linear_annealing_momentum(base, progress, max_progress, min_momentum=None,
                               min_momentum_ratio=None):
     """mmcv 1.7 ``LinearAnnealing`` momentum: a straight line to the target."""
-    if (min_momentum is None) == (min_momentum_ratio is None):
-        raise ConfigError("set exactly one of min_momentum and min_momentum_ratio.")
-    target = base * min_momentum_ratio if min_momentum_ratio is not None else min_momentum
+    target = _momentum_target(base, min_momentum, min_momentum_ratio)
     return annealing_linear(base, target, progress / max_progress)
 
 
