@@ -13,6 +13,15 @@ class UserError(Exception):
     """Base class: the message names the file, key or value and says how to fix it."""
 
 
+class Interrupted(UserError):
+    """A run (or a sweep of runs) stopped by a signal after a recovery checkpoint was written;
+    ``exit_code`` is 128 + the signal, as a shell reports it."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class ConfigError(UserError, ValueError):
     """A config value or key (or a command-line option) that ms_cls cannot use."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import mindspore as ms
 
 from ..checkpoint import EMA_PREFIX, RAW_PREFIX, read_checkpoint
-from ..errors import ConfigError, OutputExists, UserError
+from ..errors import ConfigError, OutputExists
 from .callbacks import numbered_checkpoints
 
 RECOVERY = 'recovery.ckpt'
@@ -25,14 +25,6 @@ RUN_FILES = ('latest.ckpt', 'best.ckpt', RECOVERY)
 #: Train-network entries rebuilt from the config instead of read back (the lr array's length
 #: depends on max_epochs, which a resumed run may extend).
 REBUILT = ('learning_rate',)
-
-
-class Interrupted(UserError):
-    """Training stopped by a signal after a recovery checkpoint was written."""
-
-    def __init__(self, message, exit_code):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass

@@ -16,7 +16,7 @@ import mindspore.dataset as ds
 from mindspore.train import Model
 
 from .. import __version__
-from ..errors import ImageLoadError, SaveFailed, TrainingDiverged
+from ..errors import ImageLoadError, Interrupted, SaveFailed, TrainingDiverged
 from ..data.builder import build_dataloader, dataset_from
 from ..data.samplers import EpochOrder
 from ..data.seeding import epoch_seed, rank_seed, reseed
@@ -35,7 +35,7 @@ from .tensorboard import TensorboardLogger, optimizer_momentum
 from .log import IMAGE_LOAD, SAVE_FAILED, RunLog
 from .optim import build_optimizer
 from .sink import fit_calls, sink_steps
-from .resume import (RECOVERY, Interrupted, check_new_run, exit_code, find_resume, restore,
+from .resume import (RECOVERY, check_new_run, exit_code, find_resume, restore,
                      stop_on_signals)
 
 

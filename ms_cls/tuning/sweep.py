@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..config import Config, parse_options, parse_value, _split_top_level
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, Interrupted
 from ..fileio import save_figure, write_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,12 +39,8 @@ TOP1 = 'accuracy_top-1'
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class SweepInterrupted(UserError):
+class SweepInterrupted(Interrupted):
     """The sweep stopped on a signal after its current run saved a recovery checkpoint."""
-
-    def __init__(self, message, exit_code):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass
