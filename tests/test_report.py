@@ -56,14 +56,30 @@ def test_run_report_has_every_part(pages, demo_run):
     assert 'runner.max_epochs' in changed and 'data.train.data_prefix' in changed
     assert 'model.head.num_classes' in changed            # set by the demo config, not a base
     assert 0 < len(rows(page, 'pairs')) <= 20
-    for alt in ('training curves', 'momentum', 'confusion matrix', 'class_counts.png'):
+    for alt in ('training curves', 'confusion matrix', 'class_counts.png'):
         assert f'<img alt="{alt}"' in page
+    assert 'momentum' in load_json_log(find_log(work_dir)[0]).keys()   # one of the curves
     rows_ = read_results(os.path.join(work_dir, RESULTS_FILE)).rows
     mistakes = int((rows_['pred_label'] != rows_['gt_label']).sum())
     assert mistakes > 0
     gallery = page[page.index('Most confident mistakes'):]
     assert gallery.count('<figure>') == min(12, mistakes)
     assert 'id="eda-splits"' in page
+
+
+def test_a_log_without_momentum_records_gets_the_schedule_curve(pages, demo_run, tmp_path):
+    """Logs written before train records held momentum: the report draws the config's."""
+    import json
+    work = tmp_path / 'old_run'
+    shutil.copytree(demo_run[1], work, ignore=shutil.ignore_patterns('*.ckpt', '*.mindir'))
+    log_path = find_log(str(work))[0]
+    records = [json.loads(line) for line in open(log_path, encoding='utf-8')]
+    with open(log_path, 'w', encoding='utf-8') as f:
+        f.writelines(json.dumps({k: v for k, v in r.items() if k != 'momentum'}) + '\n'
+                     for r in records)
+    page = open(run_report(str(work), cams=False, log=lambda *_: None), encoding='utf-8').read()
+    assert '<img alt="momentum"' in page and '<img alt="training curves"' in page
+    assert '<img alt="momentum"' not in open(pages[0], encoding='utf-8').read()
 
 
 def test_sweep_report_ranks_the_runs_and_names_what_differs(pages, demo_run, trained):

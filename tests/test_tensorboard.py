@@ -43,6 +43,7 @@ def test_a_run_writes_loss_lr_momentum_and_val_curves(tiny_demo, tmp_path, monke
     assert [s for s, _ in found['learning_rate']] == logged
     assert [v for _, v in found['learning_rate']] == pytest.approx([r['lr'] for r in steps])
     assert found['momentum'] == [(s, pytest.approx(0.9)) for s in logged]
+    assert [r['momentum'] for r in steps] == pytest.approx([0.9] * len(logged))  # the JSON log's
     assert found['val/accuracy_top-1'] == [(5, pytest.approx(vals[0]['accuracy_top-1'])),
                                            (10, pytest.approx(vals[1]['accuracy_top-1']))]
     assert [s for s, _ in found['val/accuracy_top-5']] == [5, 10]

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from ms_cls.analysis.schedule import schedule_frame
 from ms_cls.apis import inference_model, init_model
 from ms_cls.config import Config
 from ms_cls.data.datasets import CustomDataset
@@ -343,6 +344,13 @@ def test_recipe_knobs_together_cyclic_momentum_clip_ema_mixup(tiny_demo, tmp_pat
     losses = [r['loss'] for r in records if r['mode'] == 'train']
     assert losses and all(np.isfinite(losses))
     assert summary['best_epoch'] in (1, 2)
+    # the log records the momentum each logged step ran with: the cyclic schedule's
+    steps = next(r for r in records if r['mode'] == 'meta')['steps_per_epoch']
+    schedule = schedule_frame(cfg, steps=steps)['momentum']
+    logged = [r for r in records if r['mode'] == 'train']
+    assert [r['momentum'] for r in logged] == pytest.approx(
+        [schedule[(r['epoch'] - 1) * steps + r['iter'] - 1] for r in logged])
+    assert len({round(r['momentum'], 6) for r in logged}) > 2
     params, meta = read_checkpoint(str(tmp_path / 'latest.ckpt'))
     assert meta['ema'] is True
     raw = params['raw.classifier.weight'].asnumpy()

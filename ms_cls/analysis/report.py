@@ -149,8 +149,8 @@ def differing_settings(configs):
 
 
 def momentum_figure(cfg, steps_per_epoch, done_steps):
-    """The momentum the run's optimizer had at each step (the log has no momentum field; the
-    schedule of the dumped config is what the trainer applied), or None without one."""
+    """For logs from before train records held momentum: the momentum of each step from
+    the schedule of the dumped config (what the trainer applied), or None without one."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from .schedule import schedule_frame
@@ -310,7 +310,7 @@ def _curve_keys(logs):
     present = {}
     for log in logs:
         present.update(log.keys())
-    return [k for k in ('loss', TOP1, TOP5, 'lr') if k in present]
+    return [k for k in ('loss', TOP1, TOP5, 'lr', 'momentum') if k in present]
 
 
 def _page(title, body):
@@ -369,10 +369,11 @@ def run_report(work_dir, out=None, results=None, eda=None, cams=True, log=print)
         body.append(png_tag(fig, 'training curves'))
     else:
         body.append('<p>No train or val records yet.</p>')
-    done = int(run_log.train['step'].max()) if len(run_log.train) else 0
-    momentum = momentum_figure(cfg, run_log.steps_per_epoch, done)
-    if momentum is not None:
-        body.append(png_tag(momentum, 'momentum'))
+    if 'momentum' not in keys:     # a log written before train records held momentum
+        done = int(run_log.train['step'].max()) if len(run_log.train) else 0
+        momentum = momentum_figure(cfg, run_log.steps_per_epoch, done)
+        if momentum is not None:
+            body.append(png_tag(momentum, 'momentum'))
     try:
         result, ckpt, result_note = run_results(work_dir, cfg, results, log)
     except ConfigError as err:

@@ -83,13 +83,23 @@ def step_loss(net_outputs):
     return float(np.asarray(loss.asnumpy()).mean())
 
 
+def momentum_at(momentum, step):
+    """The momentum of global step ``step`` (1-based) from a per-step array or a constant;
+    None when the optimizer has none."""
+    if momentum is None:
+        return None
+    return float(momentum if np.isscalar(momentum) else momentum[step - 1])
+
+
 class TrainMonitor(Callback):
     """Prints and records step, epoch and validation lines; stops on a NaN/Inf loss. Says
     when the first step compiles the graph (``compile_note``, printed before it, then its
     time) and shows validation's progress (``ms_cls.progress``, on stderr: not in the log)."""
 
-    def __init__(self, log, state, lr_schedule, max_epochs, log_interval=100, compile_note=None):
+    def __init__(self, log, state, lr_schedule, max_epochs, log_interval=100, compile_note=None,
+                 momentum=None):
         super().__init__()
+        self.momentum = momentum        # a per-step array, a number, or None (no momentum)
         self.compile_note = compile_note
         self.val_bar = None
         self.log = log
@@ -147,7 +157,8 @@ class TrainMonitor(Callback):
         self.state.last_loss = loss
         if step // self.log_interval > (step - ran) // self.log_interval or step == steps:
             self.log.step(epoch + 1, self.max_epochs, step, steps, loss,
-                          float(np.mean(self.losses)), step_seconds, lr)
+                          float(np.mean(self.losses)), step_seconds, lr,
+                          momentum_at(self.momentum, cb.cur_step_num))
 
     def on_eval_begin(self, run_context):
         self.val_bar = progress(total=run_context.original_args().batch_num, desc='val',

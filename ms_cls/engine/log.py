@@ -12,7 +12,7 @@ are tested by regex)::
 ``<timestamp>.log.json`` holds one record a line (epoch 1-based, times in seconds)::
 
     {"mode": "meta", "max_epochs": 80, "steps_per_epoch": 251, "samples_per_gpu": 64, ...}
-    {"mode": "train", "epoch": 1, "iter": 100, "lr": 0.1, "loss": 1.84, "loss_avg": 3.2, "time": 0.048}
+    {"mode": "train", "epoch": 1, "iter": 100, "lr": 0.1, "momentum": 0.9, "loss": 1.84, "loss_avg": 3.2, "time": 0.048}
     {"mode": "epoch", "epoch": 1, "time": 18.681, "step_time": 0.0744, "loss_avg": 2.167}
     {"mode": "val", "epoch": 1, "iter": 251, "accuracy_top-1": 0.748, "accuracy_top-5": 0.95}
     {"mode": "error", "kind": "diverged", "message": "Training stopped: ...", "epoch": 2, "iter": 3}
@@ -129,12 +129,14 @@ class RunLog:
         self._json.write(json.dumps(fields) + '\n')
         self._json.flush()
 
-    def step(self, epoch, max_epochs, step, steps, loss, loss_avg, seconds, lr):
-        """A logged train step; ``epoch`` 1-based (the line shows it 0-based, as MindSpore)."""
+    def step(self, epoch, max_epochs, step, steps, loss, loss_avg, seconds, lr, momentum=None):
+        """A logged train step; ``epoch`` 1-based (the line shows it 0-based, as MindSpore).
+        ``momentum`` (SGD's, Adam's beta1) goes to the record only: the line keeps its shape."""
         self.info(format_step(epoch - 1, max_epochs, step, steps, loss, loss_avg, seconds * 1000,
                               lr))
+        extra = {} if momentum is None else {'momentum': momentum}
         self.record(mode='train', epoch=epoch, iter=step, lr=lr, loss=loss, loss_avg=loss_avg,
-                    time=seconds)
+                    time=seconds, **extra)
 
     def epoch(self, epoch, seconds, steps, loss_avg):
         """A finished epoch: ``seconds`` from its start to its last step (data loading included,

@@ -18,7 +18,7 @@ import numpy as np
 from mindspore.train import Callback
 
 from ..errors import ConfigError
-from .callbacks import step_loss
+from .callbacks import momentum_at, step_loss
 
 HOOK = 'TensorboardLoggerHook'
 KEYS = ('type', 'log_dir', 'interval', 'by_epoch')
@@ -94,8 +94,7 @@ class TensorboardLogger(Callback):
         self.writer.add_scalar('train/loss', float(np.mean(self.losses)), step)
         self.writer.add_scalar('learning_rate', float(self.lr[step - 1]), step)
         if self.momentum is not None:
-            momentum = self.momentum if np.isscalar(self.momentum) else self.momentum[step - 1]
-            self.writer.add_scalar('momentum', float(momentum), step)
+            self.writer.add_scalar('momentum', momentum_at(self.momentum, step), step)
         self.losses = []
 
     def on_train_epoch_end(self, run_context):

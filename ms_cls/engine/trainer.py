@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import mindspore as ms
 import mindspore.dataset as ds
+import numpy as np
 from mindspore.train import Model
 
 from .. import __version__
@@ -198,13 +199,17 @@ def build_training(plan, data, log):
                   metrics=_metrics(net.head, len(data.classes), plan.cluster, state),
                   amp_level=plan.precision.amp_level,
                   loss_scale_manager=plan.precision.manager)
+    # the momentum of every step (momentum_config), or the optimizer's constant one: set by
+    # MomentumSchedule, written to the log and to TensorBoard
+    momentum = (np.asarray(plan.momentum.values(plan.base_momentum, plan.max_epochs, steps),
+                           np.float32)
+                if 'momentum' in plan.hooks else optimizer_momentum(plan.optimizer))
     built = {}
     for hook in plan.hooks:
         if hook == 'position':
             built[hook] = StepPosition(state)
         elif hook == 'momentum':
-            built[hook] = MomentumSchedule(optimizer, plan.momentum.values(
-                plan.base_momentum, plan.max_epochs, steps))
+            built[hook] = MomentumSchedule(optimizer, momentum)
         elif hook == 'ema':
             built[hook] = EMAHook(net.trainable_params(), plan.ema, steps)
             log.info(f"EMA: momentum {plan.ema.momentum:g} every {plan.ema.interval} step(s); "
@@ -212,12 +217,10 @@ def build_training(plan, data, log):
                      "and checkpoints use the averaged weights (raw ones saved as raw.*)")
         elif hook == 'monitor':
             built[hook] = TrainMonitor(log, state, lr_values, plan.max_epochs, plan.log_interval,
-                                       COMPILE_NOTE if plan.mode == 'graph' else None)
+                                       COMPILE_NOTE if plan.mode == 'graph' else None, momentum)
         elif hook == 'tensorboard':
-            built[hook] = TensorboardLogger(
-                plan.tensorboard, plan.work_dir, state, lr_values,
-                built['momentum'].schedule if 'momentum' in built
-                else optimizer_momentum(plan.optimizer), plan.max_epochs * steps)
+            built[hook] = TensorboardLogger(plan.tensorboard, plan.work_dir, state, lr_values,
+                                            momentum, plan.max_epochs * steps)
         elif hook == 'checkpoint':
             built[hook] = CheckpointSaver(
                 plan.work_dir, state, data.classes, plan.max_epochs, plan.ckpt_interval,
