@@ -1,19 +1,24 @@
-"""Run the test suite as a few pytest processes, one after another, and end with one pytest
+"""Run the test suite as a few pytest processes, two at a time, and end with one pytest
 summary line for all of them (the line CI reads).
 
 MindSpore keeps part of the memory of every network it compiled and trained until its process
 exits, even after ``ms_memory_recycle()`` (which tests/conftest.py calls after each test): in one
 process the suite's resident memory climbs past 5 GB. The modules that train the largest networks
 therefore run in processes of their own; the rest share one, and with it the session's trained
-run.
+run. One pytest process keeps about 1.1 of this machine's 2 cores busy (graph compiles, process
+starts and file work are single-threaded), so two run side by side (``--lanes``). Each group's
+output is printed in one block when it ends; the line ``started: ...`` says what is running.
 
-    python tests/run_groups.py [pytest options]       # e.g. -x, -k NAME, -q; from any folder
+    python tests/run_groups.py [--lanes N] [pytest options]   # e.g. -x, -k NAME, -q
 """
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,11 +37,13 @@ NO_TESTS = 5
 
 
 def groups():
-    """The test files in ALONE's groups (those that exist), then one group of all the others."""
+    """The test files in ALONE's groups (those that exist) and one group of all the others,
+    longest first, so that two lanes end close together: the Swin-T group, the rest, the
+    small runs, the ResNet-50 configs (measured alone: about 8, 4.5, 4.5 and 2 minutes)."""
     files = sorted(os.path.basename(p) for p in glob.glob(os.path.join(HERE, 'test_*.py')))
     alone = [[f for f in group if f in files] for group in ALONE]
     rest = [f for f in files if not any(f in group for group in alone)]
-    return [group for group in alone + [rest] if group]
+    return [group for group in (alone[0], rest, alone[2], alone[1]) if group]
 
 
 def counts(line):
@@ -50,16 +57,17 @@ def counts(line):
     return found
 
 
-def run_group(files, args):
-    """Run pytest on ``files``, echoing its output; -> (exit code, its summary counts)."""
-    cmd = [sys.executable, '-m', 'pytest', *(os.path.join('tests', f) for f in files), *args]
+def run_group(files, args, basetemp):
+    """Run pytest on ``files`` with its temp files under ``basetemp``; -> (exit code, its
+    output, its summary counts)."""
+    cmd = [sys.executable, '-m', 'pytest', *(os.path.join('tests', f) for f in files),
+           f'--basetemp={basetemp}', *args]
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
     summary = {}
-    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, bufsize=1) as proc:
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            summary = counts(line) or summary
-    return proc.returncode, summary
+    for line in proc.stdout.splitlines():
+        summary = counts(line) or summary
+    return proc.returncode, proc.stdout, summary
 
 
 def summary_line(totals, seconds):
@@ -68,15 +76,53 @@ def summary_line(totals, seconds):
     return f' {parts or "no tests ran"} in {seconds:.2f}s ({clock}) '.center(80, '=')
 
 
-def main(args):
+def lanes_option(args):
+    """-> (lanes, the other args): ``--lanes N`` (default 2) is ours, the rest pytest's."""
+    args, lanes = list(args), 2
+    for i, arg in enumerate(args):
+        if arg == '--lanes' or arg.startswith('--lanes='):
+            value = arg.split('=', 1)[1] if '=' in arg else (args[i + 1] if i + 1 < len(args)
+                                                              else '')
+            if not value.isdigit() or int(value) < 1:
+                sys.exit(f"run_groups.py: --lanes {value!r}: give a number of processes >= 1.")
+            del args[i:i + (1 if '=' in arg else 2)]
+            return int(value), args
+    return lanes, args
+
+
+def main(argv):
+    lanes, args = lanes_option(argv)
     start, totals, code = time.time(), {}, 0
-    for files in groups():
-        print(f"\n>>> python -m pytest {' '.join(files)}", flush=True)
-        rc, found = run_group(files, args)
-        for kind, number in found.items():
-            totals[kind] = totals.get(kind, 0) + number
-        if rc not in (0, NO_TESTS):       # 5: this group's tests were all deselected
-            code = max(code, rc)
+    pending, lock = list(enumerate(groups(), 1)), threading.Lock()
+    temp = tempfile.mkdtemp(prefix='ms_cls-tests-')
+
+    def lane():
+        nonlocal code
+        while True:
+            with lock:
+                if not pending:
+                    return
+                number, files = pending.pop(0)
+                print(f"started: group {number}: {' '.join(files)[:70]}", flush=True)
+            rc, output, found = run_group(files, args, os.path.join(temp, f'group{number}'))
+            with lock:
+                print(f"\n>>> python -m pytest {' '.join(files)}", flush=True)
+                sys.stdout.write(output)
+                sys.stdout.flush()
+                for kind, count in found.items():
+                    totals[kind] = totals.get(kind, 0) + count
+                if rc not in (0, NO_TESTS):       # 5: this group's tests were all deselected
+                    code = max(code, rc)
+
+    threads = [threading.Thread(target=lane) for _ in range(lanes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if code in (0, NO_TESTS):
+        shutil.rmtree(temp, ignore_errors=True)
+    else:       # pytest keeps the temp folders of failed tests (tmp_path_retention_policy)
+        print(f"the failed tests' temp folders are under {temp}", flush=True)
     ran = sum(totals.get(k, 0) for k in ('failed', 'passed', 'skipped', 'xfailed', 'xpassed',
                                          'errors'))
     if not ran and not code:

@@ -11,7 +11,7 @@ from ms_cls.apis import init_model
 from ms_cls.data.demo import read_boxes
 from ms_cls.errors import ConfigError
 
-from conftest import ROOT, SHAPES_VAL
+from conftest import ROOT, SHAPES_VAL, SWIN_CONFIG
 
 MIN_HITS = 0.8
 #: Grad-CAM++ is held to MIN_HITS. Plain Grad-CAM's mean gradient also weights channels that
@@ -58,10 +58,6 @@ def test_resnet18_cam_peaks_on_the_drawn_shape(demo_run, shapes_demo):
     check_localises(demo_run, shapes_demo)
 
 
-@pytest.mark.skipif(not os.environ.get('MS_CLS_SWIN_CAM'), reason=(
-    "opt-in (MS_CLS_SWIN_CAM=1): trains Swin-T 20 epochs (3.4 min) and does not reach the "
-    "criterion yet: peaks in the box for 0.63 (Grad-CAM++) / 0.58 (Grad-CAM) of the 73 right "
-    "of 100 at backbone.layers.0.blocks.1, 8x8 tokens at 32 px"))
 def test_swin_t_cam_peaks_on_the_drawn_shape(swin_demo_run, shapes_demo):
     check_localises(swin_demo_run, shapes_demo)
 
@@ -70,6 +66,12 @@ def test_default_layer_is_mmcls_at_224_and_a_finer_stage_on_small_inputs(demo_ru
     model = init_model(demo_run[0])
     assert default_target_layer(model, (224, 224)) == 'backbone.layer4'   # 7x7
     assert default_target_layer(model, (32, 32)) == 'backbone.layer1'     # 8x8 (layer4: 1x1)
+
+
+def test_swin_default_layer_is_mmcls_at_224_and_an_mlp_activation_on_small_inputs():
+    for size, layer in ((224, 'backbone.norm'), (32, 'backbone.layers.0.blocks.1.mlp.act')):
+        model = init_model(SWIN_CONFIG, cfg_options={'model.backbone.img_size': size})
+        assert default_target_layer(model, (size, size)) == layer
 
 
 def test_gradcam_plus_plus_weights_follow_the_paper():
