@@ -145,7 +145,7 @@ def test_plot_curve_unknown_key_lists_the_keys(runs, tmp_path):
     proc = run_script('analyze_logs.py', 'plot_curve', records(runs['lr0.1'])[0], '--keys',
                       'loss', 'top1', '--out', tmp_path / 'x.png')
     assert proc.returncode == 1 and proc.stderr.startswith('ERROR: key(s) top1 not in the logs')
-    assert 'train: loss, loss_avg, lr, time; val: accuracy_top-1, accuracy_top-5' in proc.stderr
+    assert 'train: loss, loss_avg, lr, momentum, time; val: accuracy_top-1, accuracy_top-5' in proc.stderr
     assert not (tmp_path / 'x.png').exists()
 
 

@@ -57,7 +57,7 @@ class Recorder:
     def __init__(self):
         self.steps, self.epochs, self.vals = [], [], []
 
-    def step(self, epoch, max_epochs, step, steps, loss, loss_avg, seconds, lr):
+    def step(self, epoch, max_epochs, step, steps, loss, loss_avg, seconds, lr, momentum=None):
         self.steps.append((epoch, step, lr))
 
     def epoch(self, epoch, seconds, steps, loss_avg):
