@@ -11,6 +11,7 @@ output is printed in one block when it ends; the line ``started: ...`` says what
 
     python tests/run_groups.py [--lanes N] [pytest options]   # e.g. -x, -k NAME, -q
 """
+import argparse
 import glob
 import os
 import re
@@ -23,8 +24,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-#: Each list runs in a process of its own: Swin-T (1.9 GB for its 64-image training steps; the
-#: Grad-CAM and report tests share its process for their trained ResNet-18 and Swin-T runs), the
+#: Each list runs in a process of its own: Swin-T (4.1 GB for training the Grad-CAM test's run;
+#: the Grad-CAM and report tests share its process for their ResNet-18 and Swin-T runs), the
 #: ResNet-50 ones (twelve configs trained a step each, optimizers, weight conversion), and the
 #: modules that train many small runs (end to end, resume, plan, disk faults).
 ALONE = [['test_swin.py', 'test_cam.py', 'test_report.py'], ['test_seed_configs.py', 'test_optimizers.py', 'test_weights.py'],
@@ -76,18 +77,14 @@ def summary_line(totals, seconds):
     return f' {parts or "no tests ran"} in {seconds:.2f}s ({clock}) '.center(80, '=')
 
 
-def lanes_option(args):
-    """-> (lanes, the other args): ``--lanes N`` (default 2) is ours, the rest pytest's."""
-    args, lanes = list(args), 2
-    for i, arg in enumerate(args):
-        if arg == '--lanes' or arg.startswith('--lanes='):
-            value = arg.split('=', 1)[1] if '=' in arg else (args[i + 1] if i + 1 < len(args)
-                                                              else '')
-            if not value.isdigit() or int(value) < 1:
-                sys.exit(f"run_groups.py: --lanes {value!r}: give a number of processes >= 1.")
-            del args[i:i + (1 if '=' in arg else 2)]
-            return int(value), args
-    return lanes, args
+def lanes_option(argv):
+    """-> (lanes, pytest's args): ``--lanes N`` (default 2) is ours, the rest pytest's."""
+    parser = argparse.ArgumentParser(prog='run_groups.py', allow_abbrev=False, add_help=False)
+    parser.add_argument('--lanes', type=int, default=2, help='pytest processes at a time')
+    ours, args = parser.parse_known_args(argv)
+    if ours.lanes < 1:
+        parser.error(f"--lanes {ours.lanes}: give a number of processes >= 1")
+    return ours.lanes, args
 
 
 def main(argv):
