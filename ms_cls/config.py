@@ -36,17 +36,29 @@ TOP_LEVEL_KEYS = (
     'auto_scale_lr', 'fp16', 'workflow', 'dataset_sink_mode', 'sink_size', 'test_pipeline',
 )
 
-#: mmcls runtime keys that have no meaning in MindSpore: rejected with what to do instead, so
-#: that nothing in a config is silently ignored.
-UNSUPPORTED_KEYS = {
-    'dist_params': "MindSpore's msrun and mindspore.communication choose the backend",
-    'gpu_ids': "choose the device with device_target (and the card with msrun)",
+#: mmcls runtime keys that cannot change a result under MindSpore: accepted (every mmcls config
+#: inherits them from its default_runtime.py), and the run log says once that they were not used.
+IGNORED_KEYS = {
+    'dist_params': "msrun and mindspore.communication choose the backend",
+    'gpu_ids': "the device is device_target, the card msrun's",
     'cudnn_benchmark': "MindSpore selects convolution algorithms itself",
     'opencv_num_threads': "ms_cls decodes with Pillow, not OpenCV",
-    'mp_start_method': "ms_cls's data workers are MindSpore's, not torch's",
-    'log_level': "ms_cls logs at INFO; GLOG_v controls MindSpore's own logs",
+    'mp_start_method': "MindSpore's dataset workers are its own processes",
+    'log_level': "ms_cls logs at INFO; GLOG_v sets MindSpore's own level",
+}
+
+#: mmcls keys whose loss would change the result: rejected with what to do instead.
+UNSUPPORTED_KEYS = {
     'train_cfg': "batch augments go under model.train_cfg",
 }
+
+
+def ignored_keys_note(names):
+    """The one run-log line for the IGNORED_KEYS (and torch loader options) a config sets."""
+    if not names:
+        return None
+    return ("not used under MindSpore (they cannot change the result): "
+            + '; '.join(f"{name} ({why})" for name, why in names.items()) + '.')
 
 
 class ConfigDict(dict):
@@ -399,12 +411,12 @@ def parse_options(pairs):
 
 def check_option_keys(options, cfg):
     """A ``--cfg-options`` key must lead to a key ms_cls reads: its top-level name is one of
-    TOP_LEVEL_KEYS (or a rejected mmcls runtime key, which the run plan explains). A helper of
+    TOP_LEVEL_KEYS, IGNORED_KEYS or UNSUPPORTED_KEYS (which the run plan explains). A helper of
     the config file (``train_pipeline``) is refused too: the file has already used its value,
     so changing it would change nothing."""
     for dotted in options:
         top = dotted.split('.')[0]
-        if top in TOP_LEVEL_KEYS or top in UNSUPPORTED_KEYS:
+        if top in TOP_LEVEL_KEYS or top in UNSUPPORTED_KEYS or top in IGNORED_KEYS:
             continue
         if top in cfg:
             raise ConfigError(f"--cfg-options {dotted}: '{top}' is a helper variable of "
@@ -423,7 +435,8 @@ def check_top_level_names(cfg):
     clearly a helper."""
     referenced = getattr(cfg, 'referenced', frozenset())
     for key in cfg:
-        if key in TOP_LEVEL_KEYS or key in UNSUPPORTED_KEYS or key in referenced:
+        if key in TOP_LEVEL_KEYS or key in UNSUPPORTED_KEYS or key in IGNORED_KEYS \
+                or key in referenced:
             continue
         close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1, cutoff=0.8)
         if close:

@@ -10,10 +10,12 @@ import os
 import random
 from dataclasses import dataclass, field
 
-from .config import UNSUPPORTED_KEYS, check_top_level_names, run_work_dir
+from .config import (IGNORED_KEYS, UNSUPPORTED_KEYS, check_top_level_names, ignored_keys_note,
+                     run_work_dir)
 from .errors import ConfigError
 from .data.batch_augments import build_batch_augments
-from .data.builder import check_dataset_cfg, loader_spec, sampler_spec, scan_spec
+from .data.builder import (check_dataset_cfg, loader_spec, sampler_spec, scan_spec,
+                           torch_loader_options)
 from .data.pipeline import build_pipeline
 from .distributed import join_cluster
 from .engine.ema import ema_spec
@@ -84,6 +86,8 @@ class RunPlan:
     hooks: tuple                    # the callbacks to make, in HOOK_ORDER
     tensorboard: object = None      # TensorboardSpec (engine/tensorboard.py) or None
     warnings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)   # run-log lines on what the config set but
+                                                # cannot matter here (mmcls runtime keys)
 
 
 def build_plan(cfg, work_dir=None):
@@ -147,7 +151,9 @@ def build_plan(cfg, work_dir=None):
             ('model.pretrained', cfg.model.get('pretrained')), ('load_from', cfg.get('load_from')))
             if path],
         resume_from=cfg.get('resume_from'), hooks=hooks, warnings=warnings,
-        tensorboard=tensorboard)
+        tensorboard=tensorboard, notes=[note for note in [ignored_keys_note(
+            {**{k: why for k, why in IGNORED_KEYS.items() if k in cfg},
+             **torch_loader_options(data)})] if note])
 
 
 def tensorboard_plan(log_config, log_interval):

@@ -53,9 +53,6 @@ def test_hooks_follow_the_stated_order(tmp_path):
     ({'custom_hooks': [dict(type='EMAHok')]}, "Did you mean 'EMAHook'"),
     ({'optimizer.type': 'sgd'}, "Did you mean 'SGD'"),
     ({'amp_level': 'O5'}, "amp_level='O5'"),
-    ({'data.pin_memory': True}, 'data.pin_memory: a torch DataLoader option'),
-    ({'data.train_dataloader': dict(persistent_workers=True)},
-     'data.train_dataloader.persistent_workers: a torch DataLoader option'),
     ({'data.val_dataloader': dict(drop_last=True)}, 'leave images of data.val unscored'),
     ({'data.train_dataloader': dict(samples_per_gpu=0)}, r'samples_per_gpu.*expected an int'),
     ({'data.shuffle': False, 'data.sampler': dict(type='ClassBalanced')}, 'remove shuffle'),
@@ -63,13 +60,12 @@ def test_hooks_follow_the_stated_order(tmp_path):
     ({'data.max_image_pixels': 0}, r'data\.max_image_pixels .*= 0: expected a number of pixels'),
     ({'data.decode_cache': 5}, r'data\.decode_cache .*= 5: give a file path'),
     ({'data.skip_brokn': False}, "Did you mean 'skip_broken'"),
-    ({'dist_params': dict(backend='nccl')}, "does not use 'dist_params'"),
-    ({'gpu_ids': [0]}, "does not use 'gpu_ids'"),
     ({'log_config.hooks': [dict(type='WandbLoggerHook')]}, 'WandbLoggerHook'),
     ({'log_config.hooks': [dict(type='TensorboardLoggerHook', log_dir=3)]}, r'hooks\[0\]\.log_dir=3'),
     ({'checkpoint_config.by_epoch': 'no'}, "checkpoint_config.by_epoch='no'"),
     ({'checkpoint_config.max_keep_ckpts': 0}, 'max_keep_ckpts=0'),
     ({'evaluation.save_best': 'loss'}, "save_best='loss'"),
+    ({'train_cfg': dict(augments=[])}, "does not use 'train_cfg'"),
     ({'workflow': [('train', 1), ('val', 1)]}, r"workflow=\[\('train', 1\)\]"),
     ({'deterministic': 'yes'}, "deterministic='yes'"),
 ])
@@ -77,6 +73,21 @@ def test_config_mistakes_fail_at_plan_time(tmp_path, options, match):
     with pytest.raises(ConfigError, match=match):
         trainer.train(missing_data_cfg(tmp_path, **options), str(tmp_path / 'wd'))
     assert not (tmp_path / 'wd').exists()
+
+
+def test_mmcls_runtime_boilerplate_is_accepted_and_named_once(tmp_path):
+    """What every mmcls config inherits from its default_runtime.py, and torch loader options:
+    they cannot change a result here, so the plan accepts them and says so in one line."""
+    cfg = missing_data_cfg(tmp_path, **{
+        'dist_params': dict(backend='nccl'), 'log_level': 'INFO', 'gpu_ids': [0],
+        'cudnn_benchmark': True, 'opencv_num_threads': 0, 'mp_start_method': 'fork',
+        'data.pin_memory': True, 'data.train_dataloader': dict(persistent_workers=True)})
+    plan = build_plan(cfg)
+    assert len(plan.notes) == 1
+    for name in ('dist_params', 'log_level', 'gpu_ids', 'cudnn_benchmark', 'opencv_num_threads',
+                 'mp_start_method', 'data.pin_memory', 'data.train_dataloader.persistent_workers'):
+        assert name in plan.notes[0]
+    assert build_plan(missing_data_cfg(tmp_path)).notes == []
 
 
 def test_head_width_must_match_the_backbone_before_any_data_is_read(tmp_path):

@@ -87,14 +87,19 @@ class LoaderSpec:
                        "once; data.train_dataloader=dict(drop_last=True) drops it)")
 
 
+def torch_loader_options(data_cfg):
+    """{'data.pin_memory': why, ...}: the torch DataLoader options a data section sets. They
+    cannot change a result here, so they are accepted and the run log names them once."""
+    found = {}
+    for where_, section in [('data', data_cfg)] + [
+            (f'data.{s}_dataloader', data_cfg.get(f'{s}_dataloader') or {}) for s in SPLITS]:
+        found.update({f'{where_}.{key}': why for key, why in TORCH_ONLY.items()
+                      if isinstance(section, dict) and key in section})
+    return found
+
+
 def _check_data_keys(data_cfg):
-    for key, why in TORCH_ONLY.items():
-        for where_, section in [('data', data_cfg)] + [
-                (f'data.{s}_dataloader', data_cfg.get(f'{s}_dataloader') or {}) for s in SPLITS]:
-            if key in section:
-                raise ConfigError(f"{where_}.{key}: a torch DataLoader option with no effect in "
-                                  f"MindSpore ({why}); remove it.")
-    check_keys(data_cfg, DATA_KEYS, 'data')
+    check_keys(data_cfg, DATA_KEYS + tuple(TORCH_ONLY), 'data')
 
 
 def loader_spec(data_cfg, split):
@@ -106,7 +111,7 @@ def loader_spec(data_cfg, split):
         raise ConfigError(f"data.{split}_dataloader must be a dict such as "
                           f"dict(samples_per_gpu=32), got {own!r}.")
     own = located(own, f'data.{split}_dataloader')
-    check_keys(own, LOADER_KEYS, f'data.{split}_dataloader')
+    check_keys(own, LOADER_KEYS + tuple(TORCH_ONLY), f'data.{split}_dataloader')
     train = split == 'train'
     shared = subset(data_cfg, [k for k in data_cfg if k not in LOADER_KEYS])
     if not train:   # mmcls: the data-level shuffle is the training loader's

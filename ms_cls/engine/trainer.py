@@ -80,6 +80,8 @@ def run(plan):
     try:
         for warning in plan.warnings:
             log.info(f"WARNING: {warning}")
+        for note in plan.notes:
+            log.info(note)
         if plan.device == 'CPU' and onednn_note():
             log.info(onednn_note())
         log.info(f"ms_cls {__version__}, MindSpore {ms.__version__}, device {plan.device}, "

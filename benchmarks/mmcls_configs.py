@@ -1,0 +1,112 @@
+"""How many of mmcls's own config files pass ms_cls's run plan, and what stops the others.
+
+mmcls 0.x ships its configs inside its wheel; they are not part of this repo. Get them with
+
+    pip download mmcls==0.25.0 --no-deps -d /tmp/mmcls && unzip -q /tmp/mmcls/*.whl -d /tmp/mmcls
+    python benchmarks/mmcls_configs.py /tmp/mmcls/mmcls/.mim/configs resnet swin_transformer fp16
+
+Each file is loaded unchanged; only the data is changed as a user fine-tuning on their own folder
+changes it: every split becomes ``CustomDataset`` on the class folders of ``--data`` (the demo set
+by default), its pipeline kept, ``ann_file`` dropped. The plan is then built (it reads no image).
+``--train-first`` also trains one step of the first file of each folder at a small size.
+"""
+import argparse
+import collections
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import ms_cls  # noqa: E402,F401  (sets GLOG_v / ONEDNN_MAX_CPU_ISA before MindSpore loads)
+from ms_cls.config import Config  # noqa: E402
+from ms_cls.errors import UserError  # noqa: E402
+
+SPLIT_DIRS = {'train': 'train', 'val': 'val', 'test': 'test'}
+
+
+def as_custom(split_cfg, folder):
+    """A split of an mmcls config as CustomDataset on ``folder``: the pipeline kept, the
+    data set's own location and format keys dropped."""
+    if isinstance(split_cfg, (list, tuple)):
+        return [as_custom(part, folder) for part in split_cfg]
+    if split_cfg.get('type') in ('RepeatDataset', 'ClassBalancedDataset'):
+        split_cfg['dataset'] = as_custom(split_cfg['dataset'], folder)
+        return split_cfg
+    keep = {k: v for k, v in split_cfg.items() if k in ('pipeline', 'classes')}
+    keep.pop('classes', None)
+    return dict(type='CustomDataset', data_prefix=folder, **keep)
+
+
+def user_config(path, data_root, overrides=()):
+    cfg = Config.fromfile(path)
+    for split, sub in SPLIT_DIRS.items():
+        if cfg.get('data') and cfg.data.get(split) is not None:
+            cfg.data[split] = as_custom(cfg.data[split], os.path.join(data_root, sub))
+    head = cfg.model.get('head') or {}
+    if 'num_classes' in head:
+        head['num_classes'] = len(os.listdir(os.path.join(data_root, 'train')))
+    for key, value in overrides:
+        cfg.merge_from_dict({key: value})
+    return cfg
+
+
+def check(path, data_root, work_dir):
+    from ms_cls.plan import build_plan
+    cfg = user_config(path, data_root)
+    build_plan(cfg, work_dir)
+
+
+def train_one_step(path, data_root, work_dir):
+    """One optimizer step of ``path`` at 32 px on a few images: the config really trains."""
+    from ms_cls.engine.trainer import train
+    cfg = user_config(path, data_root)
+    cfg.merge_from_dict({'runner.max_epochs': 1, 'data.samples_per_gpu': 4,
+                         'data.workers_per_gpu': 1, 'log_config.interval': 1})
+    return train(cfg, work_dir)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('configs', help="mmcls's configs folder (mmcls/.mim/configs)")
+    parser.add_argument('folders', nargs='+', help='sub-folders to check, e.g. resnet')
+    parser.add_argument('--data', help='a CustomDataset root with train/ val/ test/ '
+                        '(default: the demo set, made in a temp folder)')
+    parser.add_argument('--verbose', action='store_true', help='print every file')
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_root = args.data
+        if data_root is None:
+            from ms_cls.data.demo import make_demo_data
+            data_root = os.path.join(tmp, 'demo')
+            make_demo_data(data_root, size=32, per_class={'train': 2, 'val': 1, 'test': 1})
+        passed, stops = 0, collections.Counter()
+        total = 0
+        start = time.perf_counter()
+        for folder in args.folders:
+            names = sorted(f for f in os.listdir(os.path.join(args.configs, folder))
+                           if f.endswith('.py'))
+            for name in names:
+                total += 1
+                path = os.path.join(args.configs, folder, name)
+                try:
+                    check(path, data_root, os.path.join(tmp, 'work', name))
+                    passed += 1
+                    line = 'ok'
+                except UserError as err:
+                    line = str(err).splitlines()[0]
+                    stops[line[:160]] += 1
+                except Exception as err:   # a crash is a bug to list, not a stop
+                    line = f'CRASH {type(err).__name__}: {err}'.splitlines()[0]
+                    stops[line[:160]] += 1
+                if args.verbose or line != 'ok':
+                    print(f'{folder}/{name}: {line}')
+        print(f'\n{passed} of {total} pass the run plan ({time.perf_counter() - start:.1f} s)')
+        for line, n in stops.most_common():
+            print(f'{n:3d}  {line}')
+
+
+if __name__ == '__main__':
+    main()
