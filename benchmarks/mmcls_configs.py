@@ -39,16 +39,11 @@ def as_custom(split_cfg, folder):
     return dict(type='CustomDataset', data_prefix=folder, **keep)
 
 
-def user_config(path, data_root, overrides=()):
+def user_config(path, data_root):
     cfg = Config.fromfile(path)
     for split, sub in SPLIT_DIRS.items():
         if cfg.get('data') and cfg.data.get(split) is not None:
             cfg.data[split] = as_custom(cfg.data[split], os.path.join(data_root, sub))
-    head = cfg.model.get('head') or {}
-    if 'num_classes' in head:
-        head['num_classes'] = len(os.listdir(os.path.join(data_root, 'train')))
-    for key, value in overrides:
-        cfg.merge_from_dict({key: value})
     return cfg
 
 
