@@ -97,10 +97,11 @@ def test_load_from_wrong_backbone_is_explained(tmp_path):
         load_weights(build_model(model_cfg(18)), str(tmp_path / 'none.ckpt'))
 
 
-def test_pretrained_never_downloads():
+def test_pretrained_must_name_a_checkpoint():
     cfg = model_cfg(18)
     cfg.pretrained = True
-    with pytest.raises(ConfigError, match='never downloads weights.*convert_weights.py'):
+    with pytest.raises(ConfigError, match=r'pretrained=True: give a checkpoint as a path, an '
+                                          r'https:// URL, torchvision://NAME or mindcv://NAME'):
         build_model(cfg)
 
 

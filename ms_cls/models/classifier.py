@@ -7,6 +7,8 @@ The classifier is built with ``auto_prefix=False`` so that its children do not a
 import mindspore.nn as nn
 import mindspore.ops as ops
 
+from .init import apply_initialisers
+
 
 class GlobalAveragePooling(nn.Cell):
     """(N, C, H, W) -> (N, C)."""
@@ -22,24 +24,45 @@ class GlobalAveragePooling(nn.Cell):
 
 class LinearClsHead(nn.Cell):
     """One Dense layer named ``classifier`` (MindCV's name). ``loss`` is built by the model
-    builder and handed to ``mindspore.train.Model``; ``topk`` picks the validation metrics."""
+    builder and handed to ``mindspore.train.Model``; ``topk`` picks the validation metrics.
+    ``cal_acc`` (mmcls: training accuracy in the loss dict) changes nothing here; validation
+    reports top-1/top-5. The weights start as mmcls's do (``default_init_cfg``) unless the config
+    gives the head an ``init_cfg`` (None: MindSpore's Dense initialisation)."""
 
-    def __init__(self, num_classes, in_channels, loss=None, topk=(1, 5)):
+    default_init_cfg = dict(type='Normal', layer='Linear', std=0.01)
+    default_loss = dict(type='CrossEntropyLoss', loss_weight=1.0)
+    #: mmcls's child names (an init_cfg ``override``) -> this head's
+    mmcls_names = {'fc': 'classifier'}
+
+    def __init__(self, num_classes, in_channels, loss=None, topk=(1, 5), cal_acc=False):
         super().__init__()
         self.in_channels = in_channels
-        self.loss_cfg = loss or dict(type='CrossEntropyLoss', loss_weight=1.0)
+        self.loss_cfg = loss or self.default_loss
         self.topk = (topk,) if isinstance(topk, int) else tuple(topk)
+        self.cal_acc = cal_acc
+        self.initialisers = []   # the checked init_cfg, set by the model builder
         self.reset(num_classes)
 
     def reset(self, num_classes):
-        """A new, freshly initialised ``classifier`` with ``num_classes`` outputs."""
+        """A new ``classifier`` with ``num_classes`` outputs, initialised as the config says."""
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"head num_classes must be a positive int, got {num_classes!r}.")
         self.num_classes = num_classes
         self.classifier = nn.Dense(self.in_channels, num_classes)
+        apply_initialisers(self, self.initialisers, self.mmcls_names)
 
     def construct(self, x):
         return self.classifier(x)
+
+
+class MultiLabelLinearClsHead(LinearClsHead):
+    """mmcls's ``MultiLabelLinearClsHead`` as its mixup/cutmix configs use it: a linear head
+    trained on one label per image, mixed by the batch augments into soft targets (with
+    ``loss=dict(type='CrossEntropyLoss', use_soft=True)``; mmcls's default loss is the sigmoid
+    one). Data sets with several labels per image are not supported. Scores are softmax
+    probabilities, so top-1 is the same class mmcls's sigmoid scores pick."""
+
+    default_loss = dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)
 
 
 class ImageClassifier(nn.Cell):
