@@ -22,8 +22,11 @@ from ..validation import (Registry, check_args, check_keys, flag, located, posit
 from .datasets import PILLOW_MAX_PIXELS, ConcatDataset, CustomDataset
 from .pipeline import build_pipeline
 from .samplers import ClassBalancedSampler, RepeatFactorSampler
+from .standard import CIFAR10, CIFAR100, CUB, ImageNet, ImageNet21k, StanfordCars
 
-DATASETS = Registry('dataset', {'CustomDataset': CustomDataset})
+DATASETS = Registry('dataset', {'CustomDataset': CustomDataset, 'ImageNet': ImageNet,
+                                'ImageNet21k': ImageNet21k, 'CIFAR10': CIFAR10,
+                                'CIFAR100': CIFAR100, 'CUB': CUB, 'StanfordCars': StanfordCars})
 SAMPLERS = Registry('sampler', {'ClassBalanced': ClassBalancedSampler,
                                 'RepeatFactor': RepeatFactorSampler})
 LOADER_KEYS = ('samples_per_gpu', 'workers_per_gpu', 'shuffle', 'drop_last')

@@ -183,17 +183,35 @@ def read_classes(classes, where):
     return names
 
 
+def check_file_client(file_client_args, where):
+    """mmcls's ``file_client_args``: ms_cls reads local files, so only the disk backend."""
+    if file_client_args is None or file_client_args == {'backend': 'disk'}:
+        return
+    raise ConfigError(f"{where}.file_client_args = {file_client_args!r}: ms_cls reads local "
+                      "files only; copy or mount the data on this machine and set "
+                      "file_client_args=dict(backend='disk') or leave it out.")
+
+
 class CustomDataset:
     """A labelled (or unlabelled) image set; ``samples`` is a list of (abs_path, label).
 
     ``classes``: names in label order. When omitted, folder mode takes the sorted sub-folder names
     and ann-file mode numbers the labels '0'..'N-1'.
     ``pipeline`` is kept here and turned into MindSpore ops by ``ms_cls.data.builder``.
+    ``extensions``: the file endings read, case-insensitive (mmcls's meaning; the default is
+    Pillow's raster formats, a superset of mmcls's list). ``test_mode`` is mmcls's mark and
+    means nothing for a folder of images. ``file_client_args``: local files only, so None or
+    ``dict(backend='disk')``.
     """
 
+    #: the samples are image files (the decode check reads them); False for array-backed sets
+    from_files = True
+
     def __init__(self, data_prefix, pipeline=(), classes=None, ann_file=None, with_label=True,
-                 extensions=IMG_EXTENSIONS, test_mode=False, where='data'):
+                 extensions=IMG_EXTENSIONS, test_mode=False, file_client_args=None,
+                 where='data'):
         self.where = where
+        check_file_client(file_client_args, where)
         self.data_prefix = data_prefix
         self.pipeline = list(pipeline or [])
         self.test_mode = test_mode
@@ -326,6 +344,10 @@ class CustomDataset:
                                                              if self.with_label else '.'))
         self.samples = kept
 
+    def image_files(self):
+        """The files the decode check reads: every sample's."""
+        return [path for path, _ in self.samples] if self.from_files else []
+
     def label_of(self, index):
         """The label of sample ``index``, read without decoding its image."""
         return self.samples[index][1]
@@ -333,7 +355,11 @@ class CustomDataset:
     def load_image(self, index):
         """The decoded image of sample ``index`` (HWC RGB uint8): the loader calls this in its
         parallel workers and reads labels itself, so decoding is not one serial stage."""
-        return load_rgb(self.samples[index][0])
+        return self.read(self.samples[index][0])
+
+    def read(self, path):
+        """The image of one sample path as HWC RGB uint8."""
+        return load_rgb(path)
 
     def __getitem__(self, index):
         return self.load_image(index), np.array(self.samples[index][1], dtype=np.int32)
@@ -362,6 +388,13 @@ class ConcatDataset(CustomDataset):
                                   "training set needs labels (pseudo-labels: an ann file).")
             part.relabel(self.classes)
         self.samples = [sample for part in datasets for sample in part.samples]
+        self.owner = {path: part for part in datasets for path, _ in part.samples}
+
+    def image_files(self):
+        return [path for path, _ in self.samples if self.owner[path].from_files]
+
+    def read(self, path):
+        return self.owner[path].read(path)
 
 
 def broken_listing(broken, n=10):

@@ -167,7 +167,7 @@ class DecodeCheck:
         ImageLoadError naming those of every split. Returns the warnings to print: files under
         a folder that are not read as images, and the images left out. ``listed_in``: the file
         the list will be written to (None: the warning names the images)."""
-        found = [(dataset, what, len(dataset), self.find_broken([p for p, _ in dataset.samples]))
+        found = [(dataset, what, len(dataset), self.find_broken(dataset.image_files()))
                  for dataset, what in splits]
         failed = [line for line in (_broken_line(*item) for item in found) if line]
         if failed and not self.spec.skip_broken:

@@ -18,7 +18,7 @@ from PIL import Image
 from ..config import Config
 from ..errors import ConfigError, OutputExists
 from ..fileio import atomic_write, save_figure, write_lines
-from .datasets import list_images, load_rgb
+from .datasets import list_images
 from .scan import DecodeCache
 
 SPLITS = ('train', 'val', 'test')
@@ -56,7 +56,7 @@ def image_groups(source):
         raise ConfigError(f"{source}: no such data folder or config file.")
     from .builder import build_dataset
     cfg = _config(source)
-    return {split: [path for path, _ in build_dataset(cfg.data, split).samples]
+    return {split: build_dataset(cfg.data, split).image_files()
             for split in SPLITS if cfg.data.get(split)}
 
 
@@ -242,7 +242,7 @@ def browse_dataset(cfg, phase='train', n=16, mode='transformed', out_path='brows
     for index, chw in zip(indices, outputs):
         path, label = dataset.samples[index]
         shown = _to_display(chw, dataset.pipeline)
-        original = load_rgb(path)
+        original = dataset.load_image(index)
         panels.append(original if mode == 'original' else shown if mode == 'transformed'
                       else _side_by_side(original, shown))
         captions.append(dataset.classes[label] if label >= 0 and dataset.classes
