@@ -173,6 +173,23 @@ def test_a_complete_part_answered_416_is_kept(server, cache):
     assert open(path, 'rb').read() == PAYLOAD and len(server.requests) == 1
 
 
+def test_a_resumed_file_failing_the_hash_is_fetched_again_from_the_start(server, cache):
+    url = server.add(f'/{NAME}')
+    cache.mkdir(parents=True)
+    (cache / (NAME + '.part')).write_bytes(PAYLOAD[::-1][:1000])
+    path, lines = fetch(url)
+    assert [rng for _, rng in server.requests] == ['bytes=1000-', None]
+    assert open(path, 'rb').read() == PAYLOAD and 'downloading it again from the start' in lines[2]
+
+
+def test_an_unwritable_cache_is_one_clear_line(server, tmp_path, monkeypatch):
+    (tmp_path / 'file').write_text('')
+    monkeypatch.setenv(dl.HOME_VAR, str(tmp_path / 'file' / 'home'))
+    with pytest.raises(DownloadFailed, match=r'cannot create the cache folder \(Not a directory\); '
+                                             r'set MS_CLS_HOME to a writable folder'):
+        fetch(server.add(f'/{NAME}'))
+
+
 def test_a_wrong_hash_deletes_the_file_and_names_both_hashes(server, cache):
     url = server.add(f'/{NAME}')
     server.failures = ['wrong']
@@ -181,7 +198,7 @@ def test_a_wrong_hash_deletes_the_file_and_names_both_hashes(server, cache):
     wrong = hashlib.sha256(PAYLOAD[::-1]).hexdigest()
     assert f'{url}: SHA-256 mismatch: expected {DIGEST[:8]}... (the file name\'s), got {wrong}' \
         in str(err.value)
-    assert [p for p in os.listdir(cache) if not p.endswith('.failed')] == []
+    assert os.listdir(cache) == []
 
 
 def test_a_length_mismatch_is_caught_without_a_hash_in_the_name(server, cache):
@@ -201,7 +218,7 @@ def test_404_is_one_clear_line_without_retries(server, cache):
         fetch(url)
     assert str(err.value).startswith(f'Cannot download {url}: HTTP 404 Not Found. The cache '
                                      f'expects the file at {cache}/missing-{DIGEST[:8]}.pth')
-    assert len(server.requests) == 1
+    assert len(server.requests) == 1 and os.listdir(cache) == []
 
 
 def test_a_refused_connection_is_retried_then_reported(monkeypatch):
@@ -306,7 +323,9 @@ def test_two_ranks_download_once(server, tmp_path):
     assert 'ERROR' not in outputs[0] + outputs[1] and 'downloaded' in outputs[1]
 
 
-def test_the_other_ranks_stop_with_rank_0s_reason(server, monkeypatch):
+def test_the_other_ranks_stop_with_rank_0s_reason(server, cache, monkeypatch):
+    monkeypatch.setenv('MS_ROLE', 'MS_WORKER')
+    monkeypatch.setenv('MS_WORKER_NUM', '2')
     url = f'{server.base}/missing.pth'
     with pytest.raises(DownloadFailed):
         fetch(url)
@@ -314,7 +333,7 @@ def test_the_other_ranks_stop_with_rank_0s_reason(server, monkeypatch):
     with pytest.raises(DownloadFailed, match=r'^rank 0 failed, so rank 1 stops too: Cannot '
                                              r'download .*HTTP 404'):
         fetch(url, rank=1)
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 1 and os.listdir(cache) == ['missing.pth.failed']
     monkeypatch.setattr(dl, 'WAIT_STALL', 0.2)
     with pytest.raises(DownloadFailed, match=r'rank 2 waited 0.2 s for rank 0 to download it'):
         fetch(f'{server.base}/never.pth', rank=2)

@@ -290,11 +290,11 @@ def _download_main(url, path, log):
                 _record(path, digest)
                 os.replace(part.name, path)
     except DownloadFailed as err:
-        _mark_failed(marker, err)
+        _give_up(path, err)
         raise
     except OSError as err:
         error = _failed(url, path, _disk_reason(path, err))
-        _mark_failed(marker, error)
+        _give_up(path, error)
         raise error from None
     if not owner:
         log(f"another process is downloading {url}")
@@ -315,10 +315,15 @@ def _lock(part):
     return True
 
 
-def _mark_failed(marker, error):
-    """Tell the waiting ranks why (they share this process's launcher, msrun, as parent)."""
+def _give_up(path, error):
+    """Remove an empty part; under msrun, tell the waiting ranks why (they share this
+    process's launcher as parent)."""
     with contextlib.suppress(OSError):
-        write_text(marker, f'{os.getppid()}\t{error}\n')
+        if os.path.getsize(path + '.part') == 0:
+            os.remove(path + '.part')
+    if launched_by_msrun():
+        with contextlib.suppress(OSError):
+            write_text(path + '.failed', f'{os.getppid()}\t{error}\n')
 
 
 def _failure(marker):
@@ -341,10 +346,18 @@ def _disk_reason(path, err):
 
 
 def _fetch_verified(url, path, part, log):
-    """Fill ``part`` with the file and check it: -> (its SHA-256, how it was verified)."""
+    """Fill ``part`` with the file and check it: -> (its SHA-256, how it was verified). A
+    resumed file that fails the hash is fetched once more from the start (its first bytes may
+    come from another version of the file)."""
+    resumed = _size(part) > 0
     total = _fetch(url, path, part, log)
     digest = _sha256(part.name)
     prefix = hash_prefix(os.path.basename(path))
+    if prefix and resumed and not digest.startswith(prefix):
+        log(f"  the resumed file's SHA-256 {digest[:16]}... does not start with {prefix}: "
+            "downloading it again from the start")
+        _restart(part)
+        return _fetch_verified(url, path, part, log)
     if prefix:
         if not digest.startswith(prefix):
             os.remove(part.name)
@@ -377,8 +390,9 @@ def _fetch(url, path, part, log):
             if isinstance(err, OSError) and err.errno in DISK_ERRORS:
                 raise _failed(url, path, _disk_reason(path, err)) from None
             why = _network_reason(err, timeout)
-    raise _failed(url, path, f"{why} (gave up after {len(RETRY_DELAYS) + 1} attempts; "
-                             f"{_size(part)} bytes kept in {part.name} for the next try)")
+    kept = _size(part)
+    kept = f"; {kept} bytes kept in {part.name} for the next try" if kept else ''
+    raise _failed(url, path, f"{why} (gave up after {len(RETRY_DELAYS) + 1} attempts{kept})")
 
 
 def _network_reason(err, timeout):
