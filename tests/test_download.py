@@ -170,7 +170,8 @@ def test_a_complete_part_answered_416_is_kept(server, cache):
     cache.mkdir(parents=True)
     (cache / (NAME + '.part')).write_bytes(PAYLOAD)
     path, _ = fetch(url)
-    assert open(path, 'rb').read() == PAYLOAD and len(server.requests) == 1
+    assert open(path, 'rb').read() == PAYLOAD
+    assert server.requests == [(f'/{NAME}', f'bytes={len(PAYLOAD)}-')]
 
 
 def test_a_resumed_file_failing_the_hash_is_fetched_again_from_the_start(server, cache):
@@ -361,3 +362,20 @@ def test_names_resolve_to_published_urls():
     assert dl.is_remote('mindcv://resnet50') and not dl.is_remote('work_dirs/latest.ckpt')
     assert dl.hash_prefix('resnet50_8xb32_in1k_20210831-ea4938fc.pth') == 'ea4938fc'
     assert dl.hash_prefix('swin_tiny-72b3c5e6-910v2.ckpt') is None
+
+
+def test_a_part_locked_by_another_process_is_waited_for(server, cache):
+    fcntl = pytest.importorskip('fcntl')
+    url = server.add(f'/{NAME}')
+    cache.mkdir(parents=True)
+    with open(cache / (NAME + '.part'), 'ab') as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        result = {}
+        waiter = threading.Thread(target=lambda: result.update(zip(('path', 'lines'), fetch(url))))
+        waiter.start()
+        time.sleep(0.3)
+        (cache / (NAME + '.sha256')).write_text(f'{DIGEST}  {NAME}\n')
+        (cache / NAME).write_bytes(PAYLOAD)
+        waiter.join(10)
+    assert result['path'] == str(cache / NAME) and server.requests == []
+    assert result['lines'][0] == f'another process is downloading {url}'
