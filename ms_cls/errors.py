@@ -49,3 +49,8 @@ class SaveFailed(UserError, OSError):
 
 class OutputExists(UserError, FileExistsError):
     """A file or folder the command would overwrite; the message says which flag allows it."""
+
+
+class DownloadFailed(UserError):
+    """Pretrained weights that could not be fetched or verified; the message names the URL, the
+    reason, where the cache expects the file and how to put it there by hand."""

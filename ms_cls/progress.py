@@ -38,12 +38,14 @@ class LineProgress(tqdm):
         super().close()
 
 
-def progress(iterable=None, total=None, desc='', unit='images', file=None, enabled=True):
+def progress(iterable=None, total=None, desc='', unit='images', file=None, enabled=True,
+             **tqdm_options):
     """``tqdm(iterable)`` as the module docstring says: a bar on a terminal, lines elsewhere.
     ``file`` defaults to stderr, so the command's results on stdout stay clean;
-    ``enabled=False`` shows nothing (``TQDM_DISABLE=1`` does that for every bar)."""
+    ``enabled=False`` shows nothing (``TQDM_DISABLE=1`` does that for every bar);
+    ``tqdm_options`` go to tqdm as they are (``unit_scale``, ``initial`` for a download)."""
     file = file if file is not None else sys.stderr
-    options = dict(total=total, desc=desc, unit=unit, file=file)
+    options = dict(total=total, desc=desc, unit=unit, file=file, **tqdm_options)
     if not enabled:
         options['disable'] = True
     if getattr(file, 'isatty', lambda: False)():
