@@ -16,6 +16,7 @@ weights file needs (tensor rebuild functions, storage types, dtypes, OrderedDict
 small stand-in of this module; any other global stops the read before anything is called.
 Tensors become numpy arrays: bfloat16 as float32 (numpy has none), every other dtype as is.
 """
+import _compat_pickle
 import collections
 import io
 import os
@@ -164,6 +165,9 @@ class Reader:
         return RestrictedUnpickler(f).load()
 
     def find_class(self, module, name):
+        # protocol 2 pickles name Python 2's modules ('__builtin__.eval'): say Python 3's
+        module, name = _compat_pickle.NAME_MAPPING.get(
+            (module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
         found = self.globals.get((module, name))
         if found is None:
             raise ConfigError(
@@ -286,7 +290,7 @@ def read_pth(path):
     if not os.path.isfile(path):
         raise ConfigError(f"PyTorch checkpoint not found: {path} (not a file).")
     with open(path, 'rb') as f:
-        head = f.read(16)
+        head = f.read(32)
     try:
         if head.startswith(b'PK\x03\x04'):
             return read_zip(path)
