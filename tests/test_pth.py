@@ -154,6 +154,17 @@ def test_a_pickle_asking_for_code_is_refused_before_it_runs(tmp_path, gadget, na
     assert not marker.exists()
 
 
+def test_a_pickle_cannot_change_the_stand_ins_for_later_files(tmp_path):
+    """BUILD on torch.FloatStorage's stand-in: the next file still reads its floats as floats."""
+    poison = (b'\x80\x02ctorch\nFloatStorage\n}X\x05\x00\x00\x00dtypeX\x05\x00\x00\x00int64sb.')
+    path = tmp_path / 'poison.pth'
+    with zipfile.ZipFile(path, 'w') as archive:
+        archive.writestr('poison/data.pkl', poison)
+    assert read_pth(str(path)).dtype == 'int64'
+    good = read_pth(save({'w': torch.tensor([1.5, 2.5])}, tmp_path / 'good.pth', 'zip'))
+    np.testing.assert_array_equal(good['w'], np.array([1.5, 2.5], np.float32))
+
+
 @pytest.mark.parametrize('fmt', sorted(FORMATS))
 def test_truncated_or_corrupt_file_is_one_clear_line(tmp_path, fmt):
     path = save({'state_dict': sample_state()}, tmp_path / 'full.pth', fmt)

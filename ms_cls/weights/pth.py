@@ -19,6 +19,7 @@ Tensors become numpy arrays: bfloat16 as float32 (numpy has none), every other d
 import _compat_pickle
 import collections
 import io
+import math
 import os
 import pickle
 import struct
@@ -128,9 +129,6 @@ def allowed_globals():
     return found
 
 
-ALLOWED = allowed_globals()
-
-
 class Reader:
     """One file's read: the restricted unpickler's hooks, the storages and tensors it met."""
 
@@ -138,8 +136,9 @@ class Reader:
         self.path = path
         self.storages = {}
         self.tensors = []
-        self.globals = dict(ALLOWED)
-        for key, function in ALLOWED.items():
+        # a table of its own: a pickle may set attributes on the stand-ins it is handed
+        self.globals = allowed_globals()
+        for key, function in self.globals.items():
             if function in (rebuild_tensor, rebuild_tensor_v3):
                 self.globals[key] = self.recording(function)
 
@@ -200,7 +199,7 @@ def tensor_array(tensor, base, sole_user):
     A tensor that alone uses all of its storage in order keeps the storage's buffer; any other
     is copied out of it."""
     size, stride, offset = tensor.size, tensor.stride, tensor.offset
-    count = int(np.prod(size, dtype=np.int64))
+    count = math.prod(size)
     if count == 0:
         return np.zeros(size, base.dtype)
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
@@ -346,8 +345,11 @@ def read_zip(path):
         obj = reader.unpickle(archive.read(pickles[0]))
 
         def load(storage):
+            name = f'{top}data/{storage.key}'
             nbytes = storage.numel * np.dtype(DTYPES[storage.dtype]).itemsize
-            return read_exactly(archive.open(f'{top}data/{storage.key}'), nbytes)
+            if archive.getinfo(name).file_size != nbytes:
+                raise ValueError(f'{name} does not hold the {nbytes} bytes the pickle says')
+            return read_exactly(archive.open(name), nbytes)
 
         return materialize(obj, reader, load, byteorder)
 
@@ -371,7 +373,10 @@ def read_legacy(path):
             if numel != storage.numel:
                 raise ValueError(f'storage {key}: {numel} elements, the pickle says '
                                  f'{storage.numel}')
-            storage.data = read_exactly(f, numel * np.dtype(DTYPES[storage.dtype]).itemsize)
+            nbytes = numel * np.dtype(DTYPES[storage.dtype]).itemsize
+            if nbytes > os.fstat(f.fileno()).st_size - f.tell():
+                raise EOFError(f'storage {key} ends after the file')
+            storage.data = read_exactly(f, nbytes)
         missing = [s.key for s in reader.storages.values() if s.root is None and s.data is None]
         if missing:
             raise ValueError(f'storages {missing[:3]} have no data')
