@@ -5,6 +5,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 import zipfile
 
 import numpy as np
@@ -189,10 +190,15 @@ def test_other_files_are_named_for_what_they_are(tmp_path):
              'empty.pth': (b'', 'empty'),
              'lfs.pth': (b'version https://git-lfs.github.com/spec/v1\noid sha256:ab', 'Git LFS'),
              'plain.pth': (pickle.dumps({'w': [1.0]}, protocol=2), 'magic number'),
-             'other.zip.pth': (None, 'zip archive')}
+             'other.zip.pth': (None, 'zip archive'),
+             'scripted.pt': ('jit', 'TorchScript')}
     for name, (data, words) in cases.items():
         path = tmp_path / name
-        if data is None:
+        if data == 'jit':
+            with warnings.catch_warnings():   # torch 2.13 deprecates TorchScript
+                warnings.simplefilter('ignore', DeprecationWarning)
+                torch.jit.save(torch.jit.script(torch.nn.Linear(2, 1)), str(path))
+        elif data is None:
             with zipfile.ZipFile(path, 'w') as archive:
                 archive.writestr('readme.txt', 'hello')
         else:

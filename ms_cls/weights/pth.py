@@ -328,13 +328,16 @@ def looks_like(head, path):
 
 
 def read_zip(path):
+    """The zip format: the pickle, then each storage read from the archive when first used."""
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
-        pickles = [n for n in names if n.endswith('data.pkl') and n.count('/') == 1]
+        pickles = [n for n in names if n.endswith('/data.pkl') and n.count('/') == 1]
+        if any(n.count('/') >= 2 and n.split('/')[1] == 'code' for n in names):
+            raise ConfigError(f"{path} is not a PyTorch checkpoint: it is a TorchScript archive "
+                              "(torch.jit.save); load it in PyTorch and save its state_dict.")
         if not pickles:
-            kind = ('a TorchScript archive (torch.jit.save): load it in PyTorch and save its '
-                    'state_dict' if any('/code/' in n for n in names) else 'a zip archive')
-            raise ConfigError(f"{path} is not a PyTorch checkpoint: it is {kind}.")
+            raise ConfigError(f"{path} is not a PyTorch checkpoint: it is a zip archive "
+                              "without torch.save's data.pkl.")
         top = pickles[0][:-len('data.pkl')]
         byteorder = 'little'
         if top + 'byteorder' in names:
@@ -355,6 +358,7 @@ def read_zip(path):
 
 
 def read_legacy(path):
+    """The legacy format: header pickles, the object, the storage keys, then every storage."""
     with open(path, 'rb') as f:
         reader = Reader(path)
         if reader.unpickle(f) != LEGACY_MAGIC:
