@@ -16,7 +16,8 @@ from ms_cls.weights.pth import read_pth, read_state_dict
 
 from conftest import ROOT
 
-torch = pytest.importorskip('torch', reason='PyTorch writes the reference files (pip install torch==2.13.0)')
+torch = pytest.importorskip('torch', reason='PyTorch writes the reference files '
+                                             '(pip install torch==2.13.0)')
 
 FORMATS = {'zip': {}, 'legacy': {'_use_new_zipfile_serialization': False}}
 
