@@ -1,6 +1,7 @@
 """PyTorch (torchvision / timm / mmcls) and MindCV weights -> an ms_cls checkpoint.
 
-torch is needed only to read .pth/.pt files; .safetensors and MindSpore .ckpt need no torch.
+No PyTorch needed: .pth/.pt files are read by ms_cls.weights.pth (numpy alone, nothing in the
+file is run), .safetensors by safetensors.numpy.
 """
 import os
 
@@ -9,6 +10,7 @@ import mindspore as ms
 
 from ..checkpoint import HEAD_PREFIX, ema_weights, make_meta, read_checkpoint, save_checkpoint
 from ..errors import ConfigError
+from ..weights.pth import read_state_dict
 from .builder import backbone_spec, build_model
 from .resnet import resnet_from_torch
 
@@ -31,21 +33,11 @@ def model_cfg(arch, num_classes):
 
 
 def read_torch_state_dict(path):
-    """A .pth/.pt (torch needed) or .safetensors file -> {key: numpy array}."""
+    """A .pth/.pt or .safetensors file -> {key: numpy array}."""
     if path.endswith('.safetensors'):
         from safetensors.numpy import load_file
         return load_file(path)
-    try:
-        import torch
-    except ImportError:
-        raise ConfigError(f"Reading {path} needs PyTorch (pip install torch); .safetensors "
-                          "files need no torch.") from None
-    blob = torch.load(path, map_location='cpu', weights_only=True)
-    for key in ('state_dict', 'model', 'module'):
-        if isinstance(blob, dict) and isinstance(blob.get(key), dict):
-            blob = blob[key]
-    return {(k[len('module.'):] if k.startswith('module.') else k): v.detach().cpu().numpy()
-            for k, v in blob.items() if hasattr(v, 'detach')}
+    return read_state_dict(path)
 
 
 def convert(src, arch, num_classes=None, use_ema=False):
