@@ -26,16 +26,16 @@ from ms_cls.errors import UserError  # noqa: E402
 SPLIT_DIRS = {'train': 'train', 'val': 'val', 'test': 'test'}
 
 
+#: what mmcls's CustomDataset takes besides its location and type: kept from the file
+CUSTOM_KEYS = ('pipeline', 'test_mode', 'extensions', 'file_client_args')
+
+
 def as_custom(split_cfg, folder):
-    """A split of an mmcls config as CustomDataset on ``folder``: the pipeline kept, the
-    data set's own location and format keys dropped."""
+    """A split of an mmcls config as CustomDataset on ``folder``: what CustomDataset also takes
+    kept, the data set's own location and format keys (``ann_file``...) dropped."""
     if isinstance(split_cfg, (list, tuple)):
         return [as_custom(part, folder) for part in split_cfg]
-    if split_cfg.get('type') in ('RepeatDataset', 'ClassBalancedDataset'):
-        split_cfg['dataset'] = as_custom(split_cfg['dataset'], folder)
-        return split_cfg
-    keep = {k: v for k, v in split_cfg.items() if k in ('pipeline', 'classes')}
-    keep.pop('classes', None)
+    keep = {k: v for k, v in split_cfg.items() if k in CUSTOM_KEYS}
     return dict(type='CustomDataset', data_prefix=folder, **keep)
 
 
@@ -53,11 +53,18 @@ def check(path, data_root, work_dir):
     build_plan(cfg, work_dir)
 
 
-def train_one_step(path, data_root, work_dir):
-    """One optimizer step of ``path`` at 32 px on a few images: the config really trains."""
+def train_one_step(path, data_root, work_dir, batch):
+    """One epoch of a few steps of ``path``: the config really trains. The head (and the batch
+    augments) are given the demo's classes, as a user fine-tuning on it would."""
     from ms_cls.engine.trainer import train
     cfg = user_config(path, data_root)
-    cfg.merge_from_dict({'runner.max_epochs': 1, 'data.samples_per_gpu': 4,
+    classes = len(os.listdir(os.path.join(data_root, 'train')))
+    cfg.model.head['num_classes'] = classes
+    augments = (cfg.model.get('train_cfg') or {}).get('augments')
+    for augment in augments if isinstance(augments, list) else [augments] if augments else []:
+        if 'num_classes' in augment:
+            augment['num_classes'] = classes
+    cfg.merge_from_dict({'runner.max_epochs': 1, 'data.samples_per_gpu': batch,
                          'data.workers_per_gpu': 1, 'log_config.interval': 1})
     return train(cfg, work_dir)
 
@@ -70,13 +77,16 @@ def main():
     parser.add_argument('--data', help='a CustomDataset root with train/ val/ test/ '
                         '(default: the demo set, made in a temp folder)')
     parser.add_argument('--verbose', action='store_true', help='print every file')
+    parser.add_argument('--train-first', action='store_true', help='also train the first file '
+                        'of each folder for one short epoch (224-384 px: minutes on a CPU)')
+    parser.add_argument('--batch', type=int, default=2, help='batch size of --train-first')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_root = args.data
         if data_root is None:
             from ms_cls.data.demo import make_demo_data
             data_root = os.path.join(tmp, 'demo')
-            make_demo_data(data_root, size=32, per_class={'train': 2, 'val': 1, 'test': 1})
+            make_demo_data(data_root, size=32, per_class={'train': 1, 'val': 1, 'test': 1})
         passed, stops = 0, collections.Counter()
         total = 0
         start = time.perf_counter()
@@ -101,6 +111,13 @@ def main():
         print(f'\n{passed} of {total} pass the run plan ({time.perf_counter() - start:.1f} s)')
         for line, n in stops.most_common():
             print(f'{n:3d}  {line}')
+        for folder in args.folders if args.train_first else ():
+            name = min(f for f in os.listdir(os.path.join(args.configs, folder))
+                       if f.endswith('.py'))
+            start = time.perf_counter()
+            summary = train_one_step(os.path.join(args.configs, folder, name), data_root,
+                                     os.path.join(tmp, 'train', name), args.batch)
+            print(f'trained {folder}/{name}: {summary} ({time.perf_counter() - start:.0f} s)')
 
 
 if __name__ == '__main__':

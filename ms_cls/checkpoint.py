@@ -187,7 +187,8 @@ def ema_weights(params, path, option='use_ema'):
     return ema
 
 
-def load_weights(net, path, log=print, use_ema=False, new_head=False, source='checkpoint'):
+def load_weights(net, path, log=print, use_ema=False, new_head=False, source='checkpoint',
+                 params=None):
     """Load ``path`` into ``net`` and report in one line what was adapted or left out.
 
     A checkpoint of another network used to load "0/102 parameters" and leave a random model
@@ -200,9 +201,11 @@ def load_weights(net, path, log=print, use_ema=False, new_head=False, source='ch
     initialisation and the line says why. Adaptations: ``use_ema`` takes the ``ema.`` copies
     (MindCV's EMA); a 1-channel model gets the RGB first convolution summed over its input
     channels; a Swin stage smaller than the pretraining window gets the centre of the bias
-    table. Optimizer state and MindCV's Swin constants are ignored. Returns the meta.
+    table. Optimizer state and MindCV's Swin constants are ignored. ``params`` (name -> Tensor)
+    are loaded instead of reading ``path`` (converted or prefix-filtered weights, see
+    ``weights.sources``). Returns the meta.
     """
-    params, meta = read_checkpoint(path)
+    params, meta = read_checkpoint(path) if params is None else (params, make_meta())
     if use_ema:
         params = ema_weights(params, path)
     own = {p.name: p for p in net.get_parameters()}

@@ -24,9 +24,10 @@ from .engine.precision import NOT_SET, Precision, precision_for
 from .engine.sink import sink_spec
 from .engine.tensorboard import HOOK as TENSORBOARD_HOOK, tensorboard_spec
 from .engine.schedules import base_momentum, lr_schedule_spec, schedule_spec, scaled_lr
-from .models.builder import build_loss, build_model
+from .models.builder import PretrainedSpec, build_loss, build_model, pretrained_weights
 from .runtime import init_context
 from .validation import check_keys, positive_int, where
+from .weights.sources import check_reference
 
 #: The callbacks of a run, in the order they run at each step and epoch end (mmcls's
 #: ``register_training_hooks`` priorities): the position sets the global step (and stops on a
@@ -81,7 +82,8 @@ class RunPlan:
     ckpt_by_epoch: bool
     max_keep_ckpts: int
     save_last: bool
-    init_weights: list              # [(config key, checkpoint path)], loaded in this order
+    init_weights: list              # [models.builder.PretrainedSpec], loaded in this order
+    backbone_cfg: dict              # model.backbone as plain values: converts PyTorch weights
     resume_from: str                # 'auto', a checkpoint path, or None
     hooks: tuple                    # the callbacks to make, in HOOK_ORDER
     tensorboard: object = None      # TensorboardSpec (engine/tensorboard.py) or None
@@ -147,13 +149,23 @@ def build_plan(cfg, work_dir=None):
         ckpt_interval=positive_int(ckpt, 'interval', 1),
         ckpt_by_epoch=ckpt.get('by_epoch', True),
         max_keep_ckpts=_max_keep(ckpt), save_last=ckpt.get('save_last', True),
-        init_weights=[(key, path) for key, path in (
-            ('model.pretrained', cfg.model.get('pretrained')), ('load_from', cfg.get('load_from')))
-            if path],
+        init_weights=init_weights(cfg), backbone_cfg=cfg.model.backbone.to_dict(),
         resume_from=cfg.get('resume_from'), hooks=hooks, warnings=warnings,
         tensorboard=tensorboard, notes=[note for note in [ignored_keys_note(
             {**{k: why for k, why in IGNORED_KEYS.items() if k in cfg},
              **torch_loader_options(data)})] if note])
+
+
+def init_weights(cfg):
+    """[PretrainedSpec]: the model's pretrained weights (``model.pretrained``, Pretrained
+    ``init_cfg``s), then ``load_from`` (mmcls: the whole model), each checked as a reference
+    (a local file that exists, or a URL / model name this project can fetch)."""
+    specs = pretrained_weights(cfg.model)
+    if cfg.get('load_from'):
+        specs.append(PretrainedSpec('load_from', cfg.load_from))
+    for spec in specs:
+        check_reference(spec.checkpoint, spec.source)
+    return specs
 
 
 def tensorboard_plan(log_config, log_interval):
@@ -226,10 +238,6 @@ def check_sections(cfg):
         raise ConfigError(f"{cfg.where('workflow')} = {workflow!r}: ms_cls trains one epoch at a "
                           "time and validates every evaluation.interval epochs, which is "
                           "workflow=[('train', 1)]; set that or remove the key.")
-    for key, path in (('model.pretrained', cfg.model.get('pretrained')),
-                      ('load_from', cfg.get('load_from'))):
-        if path and not os.path.isfile(path):
-            raise ConfigError(f"{key}: checkpoint not found: {path}")
     resume_from = cfg.get('resume_from')
     if resume_from is not None and not isinstance(resume_from, str):
         raise ConfigError(f"{cfg.where('resume_from')} = {resume_from!r}: give 'auto' (the "

@@ -7,8 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -16,87 +14,11 @@ import ms_cls.weights.download as dl
 from ms_cls.errors import ConfigError, DownloadFailed
 
 from conftest import ROOT
+from loopback import cache, server  # noqa: F401  (fixtures)
 
 PAYLOAD = bytes(range(256)) * 1200          # 300 KB
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
 NAME = f'weights-{DIGEST[:8]}.pth'
-
-
-class Files:
-    """What the server serves and what it saw: ``requests`` holds (path, Range header) pairs;
-    ``failures`` is consumed one per request ('404', 'drop', 'wrong', 'short', 'hang');
-    ``delay`` slows every reply; ``ranges=False`` makes it ignore Range headers."""
-
-    def __init__(self):
-        self.files, self.requests, self.failures = {}, [], []
-        self.delay, self.ranges, self.base = 0.0, True, ''
-
-    def add(self, path, data=PAYLOAD):
-        self.files[path] = data
-        return self.base + path
-
-    def full_gets(self, path):
-        return sum(1 for p, rng in self.requests if p == path and rng is None)
-
-
-def handler(state):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            path = urllib.parse.urlsplit(self.path).path    # absolute when asked as a proxy
-            rng = self.headers.get('Range')
-            state.requests.append((path, rng))
-            failure = state.failures.pop(0) if state.failures else None
-            time.sleep(state.delay + (3.0 if failure == 'hang' else 0.0))
-            data = state.files.get(path)
-            if data is None or failure == '404':
-                self.send_error(404)
-                return
-            if failure == 'wrong':
-                data = data[::-1]
-            start = int(rng[len('bytes='):-1]) if rng and state.ranges else None
-            if start is not None and start >= len(data):
-                self.send_response(416)
-                self.send_header('Content-Range', f'bytes */{len(data)}')
-                self.send_header('Content-Length', '0')
-                self.end_headers()
-                return
-            body = data[start or 0:]
-            self.send_response(206 if start is not None else 200)
-            if start is not None:
-                self.send_header('Content-Range', f'bytes {start}-{len(data) - 1}/{len(data)}')
-            self.send_header('Content-Length', str(len(body) + (100 if failure == 'short' else 0)))
-            self.end_headers()
-            self.wfile.write(body[:len(body) // 2] if failure == 'drop' else body)
-
-    return Handler
-
-
-@pytest.fixture
-def server():
-    state = Files()
-    httpd = ThreadingHTTPServer(('127.0.0.1', 0), handler(state))
-    state.base = f'http://127.0.0.1:{httpd.server_port}'
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    """MS_CLS_HOME in tmp_path, no settings from the machine, no retry delays."""
-    monkeypatch.setenv(dl.HOME_VAR, str(tmp_path / 'home'))
-    for var in (dl.MIRROR_VAR, dl.OFFLINE_VAR, dl.TIMEOUT_VAR, 'MS_ROLE', 'MS_WORKER_NUM',
-                'http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY'):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv('no_proxy', '127.0.0.1')
-    monkeypatch.setattr(dl, 'RETRY_DELAYS', (0.0, 0.0))
-    monkeypatch.setattr(dl, 'WAIT_POLL', 0.05)
-    return tmp_path / 'home' / 'checkpoints'
 
 
 def fetch(url, **kwargs):
@@ -105,7 +27,7 @@ def fetch(url, **kwargs):
 
 
 def test_first_download_is_verified_recorded_and_logged(server, cache):
-    path, lines = fetch(server.add(f'/models/{NAME}'))
+    path, lines = fetch(server.add(f'/models/{NAME}', PAYLOAD))
     assert path == str(cache / NAME)
     assert open(path, 'rb').read() == PAYLOAD
     assert open(path + '.sha256').read() == f'{DIGEST}  {NAME}\n'
@@ -116,7 +38,7 @@ def test_first_download_is_verified_recorded_and_logged(server, cache):
 
 
 def test_a_cached_file_makes_no_request(server):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     path, _ = fetch(url)
     again, lines = fetch(url)
     assert again == path and lines == [] and len(server.requests) == 1
@@ -124,7 +46,7 @@ def test_a_cached_file_makes_no_request(server):
 
 def test_a_download_cut_off_resumes_with_a_range_request(server, cache, monkeypatch):
     monkeypatch.setattr(dl, 'RETRY_DELAYS', ())
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     server.failures = ['drop']
     with pytest.raises(DownloadFailed, match='gave up after 1 attempts; 153600 bytes kept'):
         fetch(url)
@@ -136,7 +58,7 @@ def test_a_download_cut_off_resumes_with_a_range_request(server, cache, monkeypa
 
 
 def test_a_dropped_connection_is_retried_from_where_it_stopped(server):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     server.failures = ['drop']
     path, lines = fetch(url)
     assert [rng for _, rng in server.requests] == [None, 'bytes=153600-']
@@ -146,7 +68,7 @@ def test_a_dropped_connection_is_retried_from_where_it_stopped(server):
 
 
 def test_a_connection_dropping_every_time_fails_clearly(server, cache):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     server.failures = ['drop'] * 3
     with pytest.raises(DownloadFailed) as err:
         fetch(url)
@@ -157,7 +79,7 @@ def test_a_connection_dropping_every_time_fails_clearly(server, cache):
 
 
 def test_a_server_ignoring_ranges_starts_over(server, cache):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     server.ranges = False
     cache.mkdir(parents=True)
     (cache / (NAME + '.part')).write_bytes(b'x' * 1000)
@@ -166,7 +88,7 @@ def test_a_server_ignoring_ranges_starts_over(server, cache):
 
 
 def test_a_complete_part_answered_416_is_kept(server, cache):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     cache.mkdir(parents=True)
     (cache / (NAME + '.part')).write_bytes(PAYLOAD)
     path, _ = fetch(url)
@@ -175,7 +97,7 @@ def test_a_complete_part_answered_416_is_kept(server, cache):
 
 
 def test_a_resumed_file_failing_the_hash_is_fetched_again_from_the_start(server, cache):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     cache.mkdir(parents=True)
     (cache / (NAME + '.part')).write_bytes(PAYLOAD[::-1][:1000])
     path, lines = fetch(url)
@@ -188,11 +110,11 @@ def test_an_unwritable_cache_is_one_clear_line(server, tmp_path, monkeypatch):
     monkeypatch.setenv(dl.HOME_VAR, str(tmp_path / 'file' / 'home'))
     with pytest.raises(DownloadFailed, match=r'cannot create the cache folder \(Not a directory\); '
                                              r'set MS_CLS_HOME to a writable folder'):
-        fetch(server.add(f'/{NAME}'))
+        fetch(server.add(f'/{NAME}', PAYLOAD))
 
 
 def test_a_wrong_hash_deletes_the_file_and_names_both_hashes(server, cache):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     server.failures = ['wrong']
     with pytest.raises(DownloadFailed) as err:
         fetch(url)
@@ -203,7 +125,7 @@ def test_a_wrong_hash_deletes_the_file_and_names_both_hashes(server, cache):
 
 
 def test_a_length_mismatch_is_caught_without_a_hash_in_the_name(server, cache):
-    url = server.add('/plain.pth')
+    url = server.add('/plain.pth', PAYLOAD)
     server.failures, server.ranges = ['short'] * 3, False
     with pytest.raises(DownloadFailed, match='connection closed after 307200 of 307300 bytes'):
         fetch(url)
@@ -236,25 +158,25 @@ def test_a_silent_server_times_out(server, monkeypatch):
     monkeypatch.setattr(dl, 'RETRY_DELAYS', ())
     server.failures = ['hang']
     with pytest.raises(DownloadFailed, match=rf'no reply for 0.3 s \({dl.TIMEOUT_VAR}\)'):
-        fetch(server.add(f'/{NAME}'))
+        fetch(server.add(f'/{NAME}', PAYLOAD))
     monkeypatch.setenv(dl.TIMEOUT_VAR, 'soon')
     with pytest.raises(ConfigError, match=f"{dl.TIMEOUT_VAR}='soon': expected seconds > 0"):
-        fetch(server.add(f'/{NAME}'))
+        fetch(server.add(f'/{NAME}', PAYLOAD))
 
 
 def test_offline_uses_the_cache_and_names_the_missing_file(server, cache, monkeypatch):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     path, _ = fetch(url)
     monkeypatch.setenv(dl.OFFLINE_VAR, '1')
     assert fetch(url)[0] == path
     with pytest.raises(DownloadFailed, match=rf'MS_CLS_OFFLINE=1 and the file is not in the '
                                              rf'cache. The cache expects the file at {cache}/other.pth'):
-        fetch(server.add('/other.pth'))
+        fetch(server.add('/other.pth', PAYLOAD))
     assert len(server.requests) == 1
 
 
 def test_the_mirror_serves_known_hosts(server, monkeypatch):
-    server.add(f'/mirror/models/{NAME}')
+    server.add(f'/mirror/models/{NAME}', PAYLOAD)
     monkeypatch.setenv(dl.MIRROR_VAR, server.base + '/mirror/')
     path, _ = fetch(f'https://download.pytorch.org/models/{NAME}')
     assert open(path, 'rb').read() == PAYLOAD
@@ -267,7 +189,7 @@ def test_the_mirror_serves_known_hosts(server, monkeypatch):
 
 
 def test_the_proxy_variables_are_honoured(server, monkeypatch):
-    server.add(f'/models/{NAME}')
+    server.add(f'/models/{NAME}', PAYLOAD)
     monkeypatch.setenv('http_proxy', server.base)
     monkeypatch.setenv('no_proxy', '')
     path, _ = fetch(f'http://weights.example/models/{NAME}')
@@ -276,7 +198,7 @@ def test_the_proxy_variables_are_honoured(server, monkeypatch):
 
 @pytest.mark.parametrize('damage', ['altered', 'cut short'])
 def test_a_cached_file_changed_later_is_downloaded_again(server, monkeypatch, damage):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     path, _ = fetch(url)
     with open(path, 'r+b') as f:
         f.write(b'!') if damage == 'altered' else f.truncate(1000)
@@ -290,7 +212,7 @@ def test_a_cached_file_changed_later_is_downloaded_again(server, monkeypatch, da
 
 
 def test_a_file_put_in_the_cache_by_hand_is_checked_and_recorded(server, cache):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     cache.mkdir(parents=True)
     (cache / NAME).write_bytes(PAYLOAD[::-1])
     with pytest.raises(DownloadFailed, match=f'not the {DIGEST[:8]}... its name promises'):
@@ -312,7 +234,7 @@ except UserError as err:
 
 
 def test_two_ranks_download_once(server, tmp_path):
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     server.delay = 1.0
     env = dict(os.environ, PYTHONPATH=ROOT)
     procs = [subprocess.Popen([sys.executable, '-c', WORKER, url, str(rank)], env=env,
@@ -366,7 +288,7 @@ def test_names_resolve_to_published_urls():
 
 def test_a_part_locked_by_another_process_is_waited_for(server, cache):
     fcntl = pytest.importorskip('fcntl')
-    url = server.add(f'/{NAME}')
+    url = server.add(f'/{NAME}', PAYLOAD)
     cache.mkdir(parents=True)
     with open(cache / (NAME + '.part'), 'ab') as other:
         fcntl.flock(other.fileno(), fcntl.LOCK_EX)

@@ -28,6 +28,7 @@ from ..fileio import write_lines
 from ..models.builder import attach_classes
 from ..models.summary import trained_line
 from ..checkpoint import load_weights, remove_stale_temps, save_checkpoint
+from ..weights.sources import pretrained_params
 from ..plan import build_plan
 from ..runtime import graph_dumps_in, onednn_note
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, StepPosition, TrainMonitor
@@ -130,8 +131,10 @@ def load_data(plan, log, init_weights=True):
              f"{train_set.data_prefix}" + (f"; val: {len(val_set)} images from "
                                             f"{val_set.data_prefix}" if val_set else ''))
     attach_classes(plan.net, classes, plan.num_classes_where)
-    for key, path in plan.init_weights if init_weights else ():
-        load_weights(plan.net, path, log=log.info, new_head=True, source=key)
+    for spec in plan.init_weights if init_weights else ():
+        params, path = pretrained_params(spec, plan.backbone_cfg, log=log.info)
+        load_weights(plan.net, path, log=log.info, new_head=True, source=spec.source,
+                     params=params)
     cluster = plan.cluster
     sampler = plan.sampler.build(train_set) if plan.sampler else None
     train_spec = plan.loaders['train']

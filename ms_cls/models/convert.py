@@ -11,8 +11,7 @@ import mindspore as ms
 from ..checkpoint import HEAD_PREFIX, ema_weights, make_meta, read_checkpoint, save_checkpoint
 from ..errors import ConfigError
 from ..weights.pth import read_state_dict
-from .builder import backbone_spec, build_model
-from .resnet import resnet_from_torch
+from .builder import BACKBONES, backbone_spec, build_model
 
 RESNETS = {'resnet18': 18, 'resnet34': 34, 'resnet50': 50, 'resnet101': 101, 'resnet152': 152}
 SWINS = {'swin-tiny': 'tiny', 'swin-small': 'small', 'swin-base': 'base'}
@@ -40,6 +39,17 @@ def read_torch_state_dict(path):
     return read_state_dict(path)
 
 
+def convert_state_dict(state, backbone_cfg, source='weights'):
+    """A PyTorch state dict (numpy arrays, torchvision / timm / mmcls names, ``backbone.``
+    prefixes allowed) -> ({our name: array}, [unused keys]), by the backbone's ``from_torch``."""
+    name = BACKBONES.check_type(backbone_cfg, 'model.backbone')
+    args = {k: v for k, v in backbone_cfg.items() if k not in ('type', 'init_cfg')}
+    try:
+        return BACKBONES.get(name).from_torch(state, **args)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: cannot convert it for {name}: {err}") from None
+
+
 def convert(src, arch, num_classes=None, use_ema=False):
     """-> ({name: numpy array}, meta, report lines). Checked against a freshly built model."""
     if not os.path.isfile(src):
@@ -54,11 +64,8 @@ def convert(src, arch, num_classes=None, use_ema=False):
     elif src.endswith(('.pth', '.pt', '.safetensors')):
         state = read_torch_state_dict(src)
         meta = make_meta()
-        if arch in SWINS:
-            from .swin import swin_from_torch
-            converted, unused = swin_from_torch(state, arch=SWINS[arch])
-        else:
-            converted, unused = resnet_from_torch(state)
+        converted, unused = convert_state_dict(
+            state, model_cfg(arch, num_classes or 1000)['backbone'], src)
     else:
         raise ConfigError(f"{src}: use a .pth, .pt, .safetensors or .ckpt file.")
     head = converted.get(HEAD_PREFIX + 'weight')

@@ -1,7 +1,10 @@
-# ResNet-50 for Caltech-256 (257 classes) from converted ImageNet weights: the model of the twelve
+# ResNet-50 for Caltech-256 (257 classes) from mmcls's ImageNet-1k weights: the model of the twelve
 # seed experiments (configs/caltech256/exp*.py add the dataset, schedule and runtime bases, and
-# their frozen_stages, batch, lr and lr_config). Convert the weights once (nothing is
-# downloaded), e.g.
-#   python scripts/convert_weights.py resnet50-torchvision.pth checkpoints/resnet50.ckpt --arch resnet50
+# their frozen_stages, batch, lr and lr_config). The first run downloads the weights once into
+# $MS_CLS_HOME/checkpoints (~/.cache/ms_cls) and converts them; later runs read the cache.
+# From scratch: --cfg-options model.backbone.init_cfg=None
 _base_ = './resnet50.py'
-model = dict(pretrained='checkpoints/resnet50.ckpt', head=dict(num_classes=257))
+checkpoint = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet50_8xb32_in1k_20210831-ea4938fc.pth'  # noqa
+model = dict(
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone')),
+    head=dict(num_classes=257))
