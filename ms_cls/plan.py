@@ -19,6 +19,7 @@ from .data.builder import (check_dataset_cfg, loader_spec, sampler_spec, scan_sp
 from .data.pipeline import build_pipeline
 from .distributed import join_cluster
 from .engine.ema import ema_spec
+from .engine.precise_bn import precise_bn_spec
 from .engine.optim import optimizer_spec
 from .engine.precision import NOT_SET, Precision, precision_for
 from .engine.sink import sink_spec
@@ -32,9 +33,10 @@ from .validation import check_keys, positive_int, where
 #: ``register_training_hooks`` priorities): the position sets the global step (and stops on a
 #: signal); the momentum is set before a step; the EMA averages are swapped in at the epoch's
 #: last step, before validation; the monitor logs and records the validation result that the
-#: checkpoint saver then uses; the TensorBoard writer (log_config's TensorboardLoggerHook)
-#: takes the monitor's validation result too.
-HOOK_ORDER = ('position', 'momentum', 'ema', 'monitor', 'tensorboard', 'checkpoint')
+#: checkpoint saver then uses (and times the step before PreciseBNHook recomputes the BatchNorm
+#: statistics of the weights validated and saved); the TensorBoard writer (log_config's
+#: TensorboardLoggerHook) takes the monitor's validation result too.
+HOOK_ORDER = ('position', 'momentum', 'ema', 'monitor', 'precise_bn', 'tensorboard', 'checkpoint')
 
 SECTION_KEYS = {
     'runner': ('type', 'max_epochs'),
@@ -85,6 +87,7 @@ class RunPlan:
     resume_from: str                # 'auto', a checkpoint path, or None
     hooks: tuple                    # the callbacks to make, in HOOK_ORDER
     tensorboard: object = None      # TensorboardSpec (engine/tensorboard.py) or None
+    precise_bn: object = None       # PreciseBNSpec (engine/precise_bn.py) or None
     warnings: list = field(default_factory=list)
     notes: list = field(default_factory=list)   # run-log lines on what the config set but
                                                 # cannot matter here (mmcls runtime keys)
@@ -117,6 +120,7 @@ def build_plan(cfg, work_dir=None):
                           "be ignored; remove shuffle or the sampler.")
     schedules = schedule_plan(cfg, cluster.size)
     ema = ema_spec(cfg.get('custom_hooks'))
+    precise_bn = precise_bn_spec(cfg.get('custom_hooks'))
     ckpt = cfg.get('checkpoint_config') or {}
     evaluation = cfg.get('evaluation') or {}
     log_interval = positive_int(cfg.get('log_config') or {}, 'interval', 100)
@@ -124,6 +128,7 @@ def build_plan(cfg, work_dir=None):
     hooks = tuple(name for name in HOOK_ORDER
                   if (name != 'momentum' or schedules.momentum) and (name != 'ema' or ema)
                   and (name != 'tensorboard' or tensorboard)
+                  and (name != 'precise_bn' or precise_bn)
                   # rank 0 writes the run's files
                   and (name not in ('checkpoint', 'tensorboard') or cluster.main))
     return RunPlan(
@@ -151,7 +156,7 @@ def build_plan(cfg, work_dir=None):
             ('model.pretrained', cfg.model.get('pretrained')), ('load_from', cfg.get('load_from')))
             if path],
         resume_from=cfg.get('resume_from'), hooks=hooks, warnings=warnings,
-        tensorboard=tensorboard, notes=[note for note in [ignored_keys_note(
+        tensorboard=tensorboard, precise_bn=precise_bn, notes=[note for note in [ignored_keys_note(
             {**{k: why for k, why in IGNORED_KEYS.items() if k in cfg},
              **torch_loader_options(data)})] if note])
 

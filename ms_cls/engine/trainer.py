@@ -32,6 +32,7 @@ from ..plan import build_plan
 from ..runtime import graph_dumps_in, onednn_note
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, StepPosition, TrainMonitor
 from .ema import EMAHook
+from .precise_bn import PreciseBNHook
 from .tensorboard import TensorboardLogger, optimizer_momentum
 from .log import IMAGE_LOAD, SAVE_FAILED, RunLog
 from .optim import build_optimizer
@@ -217,6 +218,10 @@ def build_training(plan, data, log):
             log.info(f"EMA: momentum {plan.ema.momentum:g} every {plan.ema.interval} step(s); "
                      "validation "
                      "and checkpoints use the averaged weights (raw ones saved as raw.*)")
+        elif hook == 'precise_bn':
+            built[hook] = PreciseBNHook(net, plan.precise_bn, state,
+                                        lambda epoch: train_loader(plan, data, epoch),
+                                        plan.loaders['train'].batch_size, plan.cluster, log.info)
         elif hook == 'monitor':
             built[hook] = TrainMonitor(log, state, lr_values, plan.max_epochs, plan.log_interval,
                                        COMPILE_NOTE if plan.mode == 'graph' else None, momentum)
