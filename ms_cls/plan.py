@@ -38,6 +38,10 @@ from .validation import check_keys, positive_int, where
 #: TensorboardLoggerHook) takes the monitor's validation result too.
 HOOK_ORDER = ('position', 'momentum', 'ema', 'monitor', 'precise_bn', 'tensorboard', 'checkpoint')
 
+NO_VALIDATE_NOTE = ("validation is off (--no-validate): data.val is not read, no val line is "
+                    "logged and no best.ckpt is written; latest.ckpt and epoch_*.ckpt are as "
+                    "usual")
+
 SECTION_KEYS = {
     'runner': ('type', 'max_epochs'),
     'checkpoint_config': ('interval', 'max_keep_ckpts', 'by_epoch', 'save_last'),
@@ -93,9 +97,11 @@ class RunPlan:
                                                 # cannot matter here (mmcls runtime keys)
 
 
-def build_plan(cfg, work_dir=None):
+def build_plan(cfg, work_dir=None, validate=True):
     """Check the whole config and build the run's parts; a mistake raises ConfigError naming
-    the key and the file that set it. Sets the device, mode and seed of this process."""
+    the key and the file that set it. Sets the device, mode and seed of this process.
+    ``validate=False`` (train.py --no-validate) leaves data.val out: no validation, no
+    best.ckpt."""
     check_sections(cfg)
     seed = cfg.get('seed')
     check_top_level_names(cfg)
@@ -111,7 +117,8 @@ def build_plan(cfg, work_dir=None):
     net = build_model(cfg.model)
     data = cfg.data
     datasets = {split: check_dataset_cfg(data, split)
-                for split in ('train', 'val') if split == 'train' or data.get('val')}
+                for split in ('train', 'val')
+                if split == 'train' or (validate and data.get('val'))}
     loaders = {split: loader_spec(data, split) for split in datasets}
     sampler = sampler_spec(data.get('sampler'))
     if sampler is not None and ('shuffle' in data
@@ -156,9 +163,10 @@ def build_plan(cfg, work_dir=None):
             ('model.pretrained', cfg.model.get('pretrained')), ('load_from', cfg.get('load_from')))
             if path],
         resume_from=cfg.get('resume_from'), hooks=hooks, warnings=warnings,
-        tensorboard=tensorboard, precise_bn=precise_bn, notes=[note for note in [ignored_keys_note(
-            {**{k: why for k, why in IGNORED_KEYS.items() if k in cfg},
-             **torch_loader_options(data)})] if note])
+        tensorboard=tensorboard, precise_bn=precise_bn, notes=[note for note in [
+            ignored_keys_note({**{k: why for k, why in IGNORED_KEYS.items() if k in cfg},
+                               **torch_loader_options(data)}),
+            None if validate or not data.get('val') else NO_VALIDATE_NOTE] if note])
 
 
 def tensorboard_plan(log_config, log_interval):

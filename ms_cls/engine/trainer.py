@@ -48,13 +48,14 @@ COMPILE_NOTE = ("compiling the training graph (the first step), this takes from 
                 "minute ...")
 
 
-def train(cfg, work_dir=None):
+def train(cfg, work_dir=None, validate=True):
     """Train as the config says; returns a summary dict (best top-1, its epoch, paths).
+    ``validate=False``: no validation during training (mmcls's --no-validate).
 
     Nothing is written, not even the work dir, until the config and the data have passed every
     check.
     """
-    return run(build_plan(cfg, work_dir))
+    return run(build_plan(cfg, work_dir, validate))
 
 
 @dataclass
