@@ -120,6 +120,11 @@ def write_text(path, text):
         f.write(text)
 
 
+def write_bytes(path, data):
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        f.write(data)
+
+
 def write_lines(path, lines):
     """One item per line, each ending in a newline (class lists, ann files, id lists)."""
     write_text(path, ''.join(f'{line}\n' for line in lines))

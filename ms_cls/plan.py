@@ -19,6 +19,7 @@ from .data.builder import (check_dataset_cfg, loader_spec, sampler_spec, scan_sp
 from .data.pipeline import build_pipeline
 from .distributed import join_cluster
 from .engine.ema import ema_spec
+from .engine.precise_bn import precise_bn_spec
 from .engine.optim import optimizer_spec
 from .engine.precision import NOT_SET, Precision, precision_for
 from .engine.sink import sink_spec
@@ -33,9 +34,14 @@ from .weights.sources import check_reference
 #: ``register_training_hooks`` priorities): the position sets the global step (and stops on a
 #: signal); the momentum is set before a step; the EMA averages are swapped in at the epoch's
 #: last step, before validation; the monitor logs and records the validation result that the
-#: checkpoint saver then uses; the TensorBoard writer (log_config's TensorboardLoggerHook)
-#: takes the monitor's validation result too.
-HOOK_ORDER = ('position', 'momentum', 'ema', 'monitor', 'tensorboard', 'checkpoint')
+#: checkpoint saver then uses (and times the step before PreciseBNHook recomputes the BatchNorm
+#: statistics of the weights validated and saved); the TensorBoard writer (log_config's
+#: TensorboardLoggerHook) takes the monitor's validation result too.
+HOOK_ORDER = ('position', 'momentum', 'ema', 'monitor', 'precise_bn', 'tensorboard', 'checkpoint')
+
+NO_VALIDATE_NOTE = ("validation is off (--no-validate): data.val is not read, no val line is "
+                    "logged and no best.ckpt is written; latest.ckpt and epoch_*.ckpt are as "
+                    "usual")
 
 SECTION_KEYS = {
     'runner': ('type', 'max_epochs'),
@@ -87,14 +93,17 @@ class RunPlan:
     resume_from: str                # 'auto', a checkpoint path, or None
     hooks: tuple                    # the callbacks to make, in HOOK_ORDER
     tensorboard: object = None      # TensorboardSpec (engine/tensorboard.py) or None
+    precise_bn: object = None       # PreciseBNSpec (engine/precise_bn.py) or None
     warnings: list = field(default_factory=list)
     notes: list = field(default_factory=list)   # run-log lines on what the config set but
                                                 # cannot matter here (mmcls runtime keys)
 
 
-def build_plan(cfg, work_dir=None):
+def build_plan(cfg, work_dir=None, validate=True):
     """Check the whole config and build the run's parts; a mistake raises ConfigError naming
-    the key and the file that set it. Sets the device, mode and seed of this process."""
+    the key and the file that set it. Sets the device, mode and seed of this process.
+    ``validate=False`` (train.py --no-validate) leaves data.val out: no validation, no
+    best.ckpt."""
     check_sections(cfg)
     seed = cfg.get('seed')
     check_top_level_names(cfg)
@@ -110,7 +119,8 @@ def build_plan(cfg, work_dir=None):
     net = build_model(cfg.model)
     data = cfg.data
     datasets = {split: check_dataset_cfg(data, split)
-                for split in ('train', 'val') if split == 'train' or data.get('val')}
+                for split in ('train', 'val')
+                if split == 'train' or (validate and data.get('val'))}
     loaders = {split: loader_spec(data, split) for split in datasets}
     sampler = sampler_spec(data.get('sampler'))
     if sampler is not None and ('shuffle' in data
@@ -119,6 +129,7 @@ def build_plan(cfg, work_dir=None):
                           "be ignored; remove shuffle or the sampler.")
     schedules = schedule_plan(cfg, cluster.size)
     ema = ema_spec(cfg.get('custom_hooks'))
+    precise_bn = precise_bn_spec(cfg.get('custom_hooks'))
     ckpt = cfg.get('checkpoint_config') or {}
     evaluation = cfg.get('evaluation') or {}
     log_interval = positive_int(cfg.get('log_config') or {}, 'interval', 100)
@@ -126,6 +137,7 @@ def build_plan(cfg, work_dir=None):
     hooks = tuple(name for name in HOOK_ORDER
                   if (name != 'momentum' or schedules.momentum) and (name != 'ema' or ema)
                   and (name != 'tensorboard' or tensorboard)
+                  and (name != 'precise_bn' or precise_bn)
                   # rank 0 writes the run's files
                   and (name not in ('checkpoint', 'tensorboard') or cluster.main))
     return RunPlan(
@@ -151,9 +163,10 @@ def build_plan(cfg, work_dir=None):
         max_keep_ckpts=_max_keep(ckpt), save_last=ckpt.get('save_last', True),
         init_weights=init_weights(cfg), backbone_cfg=cfg.model.backbone.to_dict(),
         resume_from=cfg.get('resume_from'), hooks=hooks, warnings=warnings,
-        tensorboard=tensorboard, notes=[note for note in [ignored_keys_note(
-            {**{k: why for k, why in IGNORED_KEYS.items() if k in cfg},
-             **torch_loader_options(data)})] if note])
+        tensorboard=tensorboard, precise_bn=precise_bn, notes=[note for note in [
+            ignored_keys_note({**{k: why for k, why in IGNORED_KEYS.items() if k in cfg},
+                               **torch_loader_options(data)}),
+            None if validate or not data.get('val') else NO_VALIDATE_NOTE] if note])
 
 
 def init_weights(cfg):

@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ms_cls.cli import config_from_args, run_cli  # noqa: E402
+from ms_cls.cli import add_mmcls_flags, config_from_args, mmcls_options, run_cli  # noqa: E402
 
 
 def main():
@@ -37,6 +37,7 @@ def main():
     parser.add_argument('--tta', nargs='+', default=[])
     parser.add_argument('--batch-size', type=int)
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE')
+    add_mmcls_flags(parser, 'test')
     args = parser.parse_args()
 
     def run():
@@ -45,7 +46,8 @@ def main():
         from ms_cls.evaluation.results import (class_table_text, prediction_frame,
                                                save_confusion_matrix, save_show_dir,
                                                write_results)
-        configs = [config_from_args(c, args.cfg_options) for c in (args.configs or [args.config])]
+        options = mmcls_options(args, 'test')
+        configs = [config_from_args(c, options) for c in (args.configs or [args.config])]
         result = evaluate_models(configs, args.checkpoints, args.split, args.metrics,
                                  parse_metric_options(args.metric_options), tta=args.tta,
                                  batch_size=args.batch_size, weights=args.weights)

@@ -5,7 +5,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ms_cls.cli import config_from_args, run_cli  # noqa: E402
+from ms_cls.cli import (add_mmcls_flags, check_auto_scale_lr, config_from_args,  # noqa: E402
+                        mmcls_options, run_cli)
 from ms_cls.config import run_work_dir  # noqa: E402
 from ms_cls.distributed import launched_by_msrun  # noqa: E402
 from ms_cls.launch import launch  # noqa: E402
@@ -31,17 +32,21 @@ def main():
                         'does; NNODES/NODE_RANK/MASTER_ADDR/MASTER_PORT for several machines)')
     parser.add_argument('--no-report', action='store_true', help='do not write '
                         'WORK_DIR/report.html at the end (scripts/report.py writes it later)')
+    add_mmcls_flags(parser, 'train')
     args = parser.parse_args()
 
     def run():
-        cfg = config_from_args(args.config, args.cfg_options, load_from=args.load_from,
+        cfg = config_from_args(args.config, mmcls_options(args, 'train'),
+                               load_from=args.load_from,
                                resume_from=args.resume_from or args.resume,
                                device_target=args.device_target, seed=args.seed)
+        if args.auto_scale_lr:
+            check_auto_scale_lr(cfg)
         if args.msrun and not launched_by_msrun():
             launch(args.msrun, __file__, sys.argv[1:], run_work_dir(cfg, args.work_dir))
             return
         from ms_cls.engine.trainer import train
-        summary = train(cfg, args.work_dir)
+        summary = train(cfg, args.work_dir, validate=not args.no_validate)
         if not args.no_report:
             from ms_cls.analysis.report import report_after_training
             report_after_training(summary)

@@ -34,12 +34,13 @@ def test_plan_reads_no_image_and_writes_no_file(tmp_path, monkeypatch):
 
 def test_hooks_follow_the_stated_order(tmp_path):
     cfg = missing_data_cfg(tmp_path, **{
-        'custom_hooks': [dict(type='EMAHook', momentum=0.01)], 'optimizer.momentum': 0.95,
+        'custom_hooks': [dict(type='EMAHook', momentum=0.01), dict(type='PreciseBNHook')],
+        'optimizer.momentum': 0.95,
         'momentum_config': dict(policy='cyclic', target_ratio=(0.85 / 0.95, 1))})
     cfg.lr_config = dict(policy='cyclic')
     cfg.log_config.hooks = [dict(type='TextLoggerHook'), dict(type='TensorboardLoggerHook')]
     assert build_plan(cfg).hooks == HOOK_ORDER == ('position', 'momentum', 'ema', 'monitor',
-                                                   'tensorboard', 'checkpoint')
+                                                   'precise_bn', 'tensorboard', 'checkpoint')
 
 
 @pytest.mark.parametrize('options, match', [

@@ -56,20 +56,26 @@ class EMASpec:
     warm_up: float = 100
 
 
-HOOKS = Registry('custom hook', {'EMAHook': EMASpec})
+#: the custom hooks ms_cls knows (PreciseBNHook: engine/precise_bn.py)
+HOOKS = Registry('custom hook', {'EMAHook': EMASpec, 'PreciseBNHook': None})
 #: mmcv priorities that run before its CheckpointHook (NORMAL), as ms_cls's EMA always does
 ABOVE_CHECKPOINTS = ('HIGHEST', 'VERY_HIGH', 'HIGH', 'ABOVE_NORMAL', 0, 10, 20, 30, 40)
 
 
-def ema_spec(custom_hooks):
-    """``custom_hooks`` -> the EMAHook's :class:`EMASpec`, or None without one."""
+def custom_hooks_of(custom_hooks, name):
+    """[(index, hook)] of the ``custom_hooks`` entries of type ``name``; every entry must be a
+    dict of a known type."""
     if custom_hooks is None:
-        return None
+        return []
     if not isinstance(custom_hooks, (list, tuple)):
         raise ConfigError(f"custom_hooks must be a list of dicts, got {custom_hooks!r}.")
+    return [(i, hook) for i, hook in enumerate(custom_hooks) if _hook_type(hook, i) == name]
+
+
+def ema_spec(custom_hooks):
+    """``custom_hooks`` -> the EMAHook's :class:`EMASpec`, or None without one."""
     found = None
-    for i, hook in enumerate(custom_hooks):
-        _hook_type(hook, i)
+    for i, hook in custom_hooks_of(custom_hooks, 'EMAHook'):
         check_keys(hook, HOOK_KEYS, f'custom_hooks[{i}] (EMAHook)')
         if hook.get('resume_from'):
             raise ConfigError(f"custom_hooks[{i}].resume_from: a resumed run restores the EMA "

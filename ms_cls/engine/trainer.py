@@ -33,6 +33,7 @@ from ..plan import build_plan
 from ..runtime import graph_dumps_in, onednn_note
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, StepPosition, TrainMonitor
 from .ema import EMAHook
+from .precise_bn import PreciseBNHook
 from .tensorboard import TensorboardLogger, optimizer_momentum
 from .log import IMAGE_LOAD, SAVE_FAILED, RunLog
 from .optim import build_optimizer
@@ -48,13 +49,14 @@ COMPILE_NOTE = ("compiling the training graph (the first step), this takes from 
                 "minute ...")
 
 
-def train(cfg, work_dir=None):
+def train(cfg, work_dir=None, validate=True):
     """Train as the config says; returns a summary dict (best top-1, its epoch, paths).
+    ``validate=False``: no validation during training (mmcls's --no-validate).
 
     Nothing is written, not even the work dir, until the config and the data have passed every
     check.
     """
-    return run(build_plan(cfg, work_dir))
+    return run(build_plan(cfg, work_dir, validate))
 
 
 @dataclass
@@ -220,6 +222,10 @@ def build_training(plan, data, log):
             log.info(f"EMA: momentum {plan.ema.momentum:g} every {plan.ema.interval} step(s); "
                      "validation "
                      "and checkpoints use the averaged weights (raw ones saved as raw.*)")
+        elif hook == 'precise_bn':
+            built[hook] = PreciseBNHook(net, plan.precise_bn, state,
+                                        lambda epoch: train_loader(plan, data, epoch),
+                                        plan.loaders['train'].batch_size, plan.cluster, log.info)
         elif hook == 'monitor':
             built[hook] = TrainMonitor(log, state, lr_values, plan.max_epochs, plan.log_interval,
                                        COMPILE_NOTE if plan.mode == 'graph' else None, momentum)

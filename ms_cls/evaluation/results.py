@@ -16,6 +16,7 @@ and a ``data_prefix`` column (the same on every row); no metrics.
 import json
 import math
 import os
+import pickle
 import re
 from dataclasses import dataclass
 from functools import partial
@@ -26,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ConfigError
 from ..data.datasets import load_rgb
-from ..fileio import atomic_write, save_figure, write_csv, write_text
+from ..fileio import atomic_write, save_figure, write_bytes, write_csv, write_text
 from .metrics import confusion_matrix
 
 OUT_ITEMS = ('pred_label', 'pred_class', 'pred_score', 'gt_label', 'topk', 'class_scores')
@@ -82,21 +83,58 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+#: what mmcls 0.25's tools/test.py --out holds besides the metrics (``--out-items``)
+MMCLS_ITEMS = ('class_scores', 'pred_score', 'pred_label', 'pred_class')
+
+
+def _out_items(items, known, default):
+    """``--out-items``: None -> ``default``; mmcls's 'all' -> ``known``, 'none' -> []."""
+    if items is None:
+        return list(default)
+    items = list(dict.fromkeys(items))
+    if {'all', 'none'} & set(items):
+        if len(items) > 1:
+            raise ConfigError(f"--out-items {' '.join(items)}: 'all' and 'none' stand alone.")
+        return list(known) if items == ['all'] else []
+    unknown = [i for i in items if i not in known]
+    if unknown:
+        raise ConfigError(f"--out-items {unknown}: unknown; use some of {known}, 'all' or "
+                          "'none'.")
+    return items
+
+
+def mmcls_results(frame, probs, metrics=None, items=None):
+    """The dict mmcls 0.25's ``tools/test.py --out x.pkl`` writes: the metrics (as ms_cls
+    reports them: fractions, where mmcls gives percents) and, in image order, ``class_scores``
+    (N x classes), ``pred_score``, ``pred_label`` and ``pred_class``; ``items`` picks among
+    those (mmcls's default: all), plus ``gt_label`` when asked."""
+    items = _out_items(items, MMCLS_ITEMS + ('gt_label',), MMCLS_ITEMS)
+    if 'class_scores' in items and probs is None:
+        raise ConfigError("--out-items class_scores needs the probabilities.")
+    values = {'class_scores': None if probs is None else np.asarray(probs, np.float32),
+              'pred_score': frame['pred_score'].to_numpy(np.float32),
+              'pred_label': frame['pred_label'].to_numpy(np.int64),
+              'pred_class': list(frame['pred_class']),
+              'gt_label': frame['gt_label'].to_numpy(np.int64)}
+    return {**(metrics or {}), **{item: values[item] for item in items}}
+
+
 def write_results(path, frame, probs=None, metrics=None, items=None, extra=()):
-    """Write the per-image results as ``.json`` (with the metrics) or ``.csv``.
+    """Write the per-image results as ``.json`` (with the metrics) or ``.csv``, or as ``.pkl``
+    in mmcls's layout (:func:`mmcls_results`).
 
     ``items`` (default: all of OUT_ITEMS but class_scores, which is one column per class) picks
     the columns after ``filename``; 'gt_label' brings gt_class along, 'topk' the top{i}_* columns.
     ``extra``: more columns of ``frame`` to keep right after ``filename`` (k-fold's ``fold``).
     """
     ext = os.path.splitext(path)[1].lower()
-    if ext not in ('.json', '.csv'):
+    if ext not in ('.json', '.csv', '.pkl'):
         raise ConfigError(f"--out {path}: unknown extension {ext or '(none)'!r}; "
-                          "use .json or .csv.")
-    items = list(dict.fromkeys(items or [i for i in OUT_ITEMS if i != 'class_scores']))
-    unknown = [i for i in items if i not in OUT_ITEMS]
-    if unknown:
-        raise ConfigError(f"--out-items {unknown}: unknown; use some of {OUT_ITEMS}.")
+                          "use .json, .csv or .pkl (mmcls's layout).")
+    if ext == '.pkl':
+        write_bytes(path, pickle.dumps(mmcls_results(frame, probs, metrics, items)))
+        return
+    items = _out_items(items, OUT_ITEMS, [i for i in OUT_ITEMS if i != 'class_scores'])
     if 'class_scores' in items and probs is None:
         raise ConfigError("--out-items class_scores needs the probabilities.")
     columns = ['filename', *extra] + [c for i in items if i != 'class_scores'

@@ -7,10 +7,8 @@ training) and, when a config was given, the val metrics of the result.
 
 BatchNorm statistics of averaged weights are not the average network's (Izmailov et al., SWA):
 ``update_bn`` recomputes them over one pass of the training images (the config's train
-pipeline, no batch augments) as the plain mean of the batch statistics. It runs the network in
-training mode on each batch and reads back what MindSpore's BatchNorm did to its moving
-statistics (``new = (1 - m) * old + m * batch`` with m = ``bn.momentum``), so no primitive is
-replaced and the compiled graph is reused.
+pipeline, no batch augments) as the plain mean of the batch statistics, the way PreciseBNHook
+does during training (``engine.precise_bn``).
 
 The greedy soup (Wortsman et al., model soups) orders the checkpoints by their own val top-1 and
 adds each to the average only when the average's val top-1 improves.
@@ -133,39 +131,11 @@ class Scorer:
 
 
 def recompute_bn(net, batches):
-    """Set every BatchNorm's moving mean and variance of ``net`` to the mean of its batch
-    statistics over ``batches`` (numpy NCHW arrays), run in training mode. MindSpore's BatchNorm
-    updates ``new = (1 - m) * old + m * batch`` (m = ``cell.momentum``); the batch statistic is
-    read back from that, so no primitive is replaced and a compiled graph is reused.
-    -> (BatchNorm layers, batches)."""
-    import mindspore.nn as nn
-    norms = [cell for _, cell in net.cells_and_names()
-             if isinstance(cell, (nn.BatchNorm1d, nn.BatchNorm2d))]
-    if not norms:
-        return 0, 0
-    means = [None] * len(norms)
-    count = 0
-    net.set_train(True)
-    try:
-        for images in batches:
-            # copies: asnumpy() may share the parameter's memory, which the step overwrites
-            before = [(c.moving_mean.asnumpy().copy(), c.moving_variance.asnumpy().copy())
-                      for c in norms]
-            net(ms.Tensor(images))
-            count += 1
-            for i, (cell, (old_mean, old_var)) in enumerate(zip(norms, before)):
-                m = cell.momentum
-                batch = [(cell.moving_mean.asnumpy() - (1 - m) * old_mean) / m,
-                         (cell.moving_variance.asnumpy() - (1 - m) * old_var) / m]
-                if means[i] is None:
-                    means[i] = batch
-                else:
-                    means[i] = [a + (b - a) / count for a, b in zip(means[i], batch)]
-                cell.moving_mean.set_data(ms.Tensor(means[i][0].astype(old_mean.dtype)))
-                cell.moving_variance.set_data(ms.Tensor(means[i][1].astype(old_var.dtype)))
-    finally:
-        net.set_train(False)
-    return len(norms), count
+    """Every tracked BatchNorm's moving mean and variance of ``net`` set to the mean of its
+    batch statistics over ``batches`` (numpy NCHW arrays), as PreciseBNHook does
+    (``engine.precise_bn``). -> (BatchNorm layers, batches)."""
+    from ..engine.precise_bn import recompute_bn_stats
+    return recompute_bn_stats(net, batches)
 
 
 def greedy_soup(paths, weights, scores, scorer, log=print):
