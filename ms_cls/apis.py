@@ -7,9 +7,10 @@ from .config import Config
 from .errors import ConfigError
 from .data.datasets import load_rgb
 from .data.pipeline import apply_pipeline, build_pipeline
-from .models.builder import build_model
+from .models.builder import PretrainedSpec, build_model
 from .checkpoint import load_weights
 from .runtime import init_context
+from .weights.sources import check_reference, pretrained_params
 
 #: Used when a config holds only ``model=...``: ImageNet statistics, no resizing.
 DEFAULT_TEST_PIPELINE = [dict(type='Normalize', mean=[123.675, 116.28, 103.53],
@@ -25,7 +26,8 @@ def _test_pipeline(cfg):
 
 
 def init_model(config, checkpoint=None, cfg_options=None):
-    """Build the classifier of ``config`` (path or Config), load ``checkpoint``, set eval mode.
+    """Build the classifier of ``config`` (path or Config), load ``checkpoint`` (a path, an
+    https:// URL, torchvision://NAME or mindcv://NAME; MindSpore or PyTorch), set eval mode.
 
     Class names come from the checkpoint (ms_cls writes them there); without one they are the
     label indices as strings. The config and its test pipeline are kept on ``model.cfg``.
@@ -39,7 +41,10 @@ def init_model(config, checkpoint=None, cfg_options=None):
         raise ConfigError(f"{cfg.filename}: no 'model' in the config.")
     model = build_model(cfg.model)
     if checkpoint:
-        meta = load_weights(model, checkpoint, log=lambda *_: None)
+        check_reference(checkpoint, 'checkpoint')
+        params, path, meta = pretrained_params(PretrainedSpec('checkpoint', checkpoint),
+                                               cfg.model.backbone, log=print)
+        meta = load_weights(model, path, log=lambda *_: None, params=params, meta=meta)
         classes = meta.get('classes')
         if classes is not None and len(classes) != model.head.num_classes:
             raise ConfigError(f"{checkpoint} holds {len(classes)} classes but the config's "

@@ -188,7 +188,7 @@ def ema_weights(params, path, option='use_ema'):
 
 
 def load_weights(net, path, log=print, use_ema=False, new_head=False, source='checkpoint',
-                 params=None):
+                 params=None, meta=None):
     """Load ``path`` into ``net`` and report in one line what was adapted or left out.
 
     A checkpoint of another network used to load "0/102 parameters" and leave a random model
@@ -202,10 +202,12 @@ def load_weights(net, path, log=print, use_ema=False, new_head=False, source='ch
     (MindCV's EMA); a 1-channel model gets the RGB first convolution summed over its input
     channels; a Swin stage smaller than the pretraining window gets the centre of the bias
     table. Optimizer state and MindCV's Swin constants are ignored. ``params`` (name -> Tensor)
-    are loaded instead of reading ``path`` (converted or prefix-filtered weights, see
-    ``weights.sources``). Returns the meta.
+    and their ``meta`` are used instead of reading ``path`` (converted or prefix-filtered
+    weights, see ``weights.sources``). Returns the meta.
     """
-    params, meta = read_checkpoint(path) if params is None else (params, make_meta())
+    if params is None:
+        params, meta = read_checkpoint(path)
+    meta = meta or make_meta()
     if use_ema:
         params = ema_weights(params, path)
     own = {p.name: p for p in net.get_parameters()}

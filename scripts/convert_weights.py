@@ -1,6 +1,9 @@
 """Convert torchvision/timm/mmcls (.pth .pt .safetensors) or MindCV (.ckpt) weights to ms_cls.
 
     python scripts/convert_weights.py SRC DST.ckpt --arch resnet50 [--num-classes 257] [--use-ema]
+
+SRC is a file, an https:// URL, torchvision://NAME or mindcv://NAME. Training needs no
+conversion step (configs name weights directly); this writes a .ckpt to keep or share.
 """
 import argparse
 import os
@@ -15,7 +18,8 @@ def main():
     from ms_cls.models.convert import ARCHS
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('src', help='.pth / .pt / .safetensors / .ckpt')
+    parser.add_argument('src', help='.pth / .pt / .safetensors / .ckpt: a path, an https:// URL, '
+                        'torchvision://NAME or mindcv://NAME')
     parser.add_argument('dst', help='output .ckpt')
     parser.add_argument('--arch', required=True, choices=ARCHS)
     parser.add_argument('--num-classes', type=int,

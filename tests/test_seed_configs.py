@@ -10,6 +10,7 @@ from ms_cls.analysis.schedule import steps_per_epoch, visualize_schedule
 from ms_cls.config import Config
 from ms_cls.data.demo import make_demo_data
 from ms_cls.engine.trainer import train
+from ms_cls.models.builder import PretrainedSpec, pretrained_weights
 
 from conftest import ROOT
 
@@ -20,6 +21,9 @@ EXPECTED = [(4, 256, 0.1, 30, False), (2, 256, 0.1, 20, False), (2, 64, 0.1, 30,
             (1, 64, 0.025, 20, True), (1, 128, 0.1, 20, True), (2, 64, 0.2, 20, True),
             (2, 32, 0.1, 20, True), (2, 32, 0.1, 'CosineAnnealing', True),
             (2, 32, 0.1, 30, True)]
+#: mmcls's ImageNet-1k ResNet-50, which the twelve configs start from
+MMCLS_RESNET50 = ('https://download.openmmlab.com/mmclassification/v0/resnet/'
+                  'resnet50_8xb32_in1k_20210831-ea4938fc.pth')
 
 
 @pytest.fixture(scope='module')
@@ -39,6 +43,8 @@ def test_twelve_configs_say_what_the_notes_say():
         assert (policy == first) if isinstance(first, str) else cfg.lr_config.step[0] == first
         names = [t['type'] for t in cfg.data.train.pipeline]
         assert ('RandAugment' in names) == randaug, path
+        assert pretrained_weights(cfg.model) == [PretrainedSpec(
+            'model.backbone.init_cfg', MMCLS_RESNET50, 'backbone', 'backbone')], path
     cosine = Config.fromfile(CONFIGS[10]).lr_config
     assert cosine.to_dict() == dict(policy='CosineAnnealing', min_lr=0, by_epoch=False,
                                     warmup='linear', warmup_iters=1500, warmup_ratio=0.25)
@@ -52,13 +58,16 @@ RUNNABLE = sorted(p for p in glob.glob(os.path.join(ROOT, 'configs', '**', '*.py
 
 
 def shrunk(cfg, data_root):
-    """``cfg`` made cheap: the micro demo data, 32px inputs, one step (the 10 images as one batch), PyNative, no
-    ImageNet weights when the file is absent (it always is here; configs name it)."""
+    """``cfg`` made cheap: the micro demo data, 32px inputs, one step (the 10 images as one
+    batch), PyNative, no ImageNet weights (configs name them by URL; tests stay offline)."""
     for key in ('pretrained',):
         if cfg.model.get(key) and not os.path.isfile(cfg.model[key]):
             cfg.model[key] = None
     if cfg.get('load_from') and not os.path.isfile(cfg.load_from):
         cfg.load_from = None
+    for part in ('backbone', 'head'):   # ImageNet weights named by URL: tests stay offline
+        if (cfg.model[part].get('init_cfg') or {}).get('type') == 'Pretrained':
+            cfg.model[part].init_cfg = None
     if cfg.model.backbone.type == 'SwinTransformer':
         cfg.model.backbone.img_size = 32
     for split in ('train', 'val', 'test'):

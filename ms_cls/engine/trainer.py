@@ -134,7 +134,7 @@ def load_data(plan, log, init_weights=True):
                                             f"{val_set.data_prefix}" if val_set else ''))
     attach_classes(plan.net, classes, plan.num_classes_where)
     for spec in plan.init_weights if init_weights else ():
-        params, path = pretrained_params(spec, plan.backbone_cfg, log=log.info)
+        params, path, _ = pretrained_params(spec, plan.backbone_cfg, log=log.info)
         load_weights(plan.net, path, log=log.info, new_head=True, source=spec.source,
                      params=params)
     cluster = plan.cluster

@@ -10,6 +10,7 @@ import mindspore as ms
 
 from ..checkpoint import HEAD_PREFIX, ema_weights, make_meta, read_checkpoint, save_checkpoint
 from ..errors import ConfigError
+from ..weights.download import download, is_remote
 from ..weights.pth import read_state_dict
 from .builder import BACKBONES, backbone_spec, build_model
 
@@ -51,7 +52,11 @@ def convert_state_dict(state, backbone_cfg, source='weights'):
 
 
 def convert(src, arch, num_classes=None, use_ema=False):
-    """-> ({name: numpy array}, meta, report lines). Checked against a freshly built model."""
+    """-> ({name: numpy array}, meta, report lines). Checked against a freshly built model.
+    ``src`` may also be an https:// URL, torchvision://NAME or mindcv://NAME (downloaded into
+    the cache first)."""
+    if is_remote(src):
+        src = download(src)
     if not os.path.isfile(src):
         raise ConfigError(f"Source weights not found: {src}")
     report = []

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 
-from ..checkpoint import HEAD_PREFIX, read_checkpoint, save_checkpoint
+from ..checkpoint import HEAD_PREFIX, make_meta, read_checkpoint, save_checkpoint
 from ..errors import ConfigError
 from . import download
 
@@ -43,13 +43,14 @@ def _suffix(ref):
 def pretrained_params(spec, backbone_cfg, log=print):
     """The parameters ``spec`` (a ``models.builder.PretrainedSpec``) names, under this project's
     names and restricted to its part, ready for ``checkpoint.load_weights(params=...)``;
-    -> (params, the local file they came from)."""
+    -> (params, the local file they came from, its meta: an ms_cls checkpoint's classes...)."""
     remote = download.is_remote(spec.checkpoint)
     path = download.download(spec.checkpoint, log=log) if remote else spec.checkpoint
     if not os.path.isfile(path):
         raise ConfigError(f"{spec.source}: checkpoint not found: {path}")
+    meta = make_meta()
     if _suffix(spec.checkpoint) == CKPT_SUFFIX:
-        params, _ = read_checkpoint(path)
+        params, meta = read_checkpoint(path)
         params = _under_prefix(params, spec, path, flat=True)
     else:
         cached = _converted_path(path, spec, backbone_cfg) if remote else None
@@ -61,7 +62,7 @@ def pretrained_params(spec, backbone_cfg, log=print):
                 log(f"converted {os.path.basename(path)} to {cached}; later runs load it")
             params, _ = read_checkpoint(cached) if cached is not None else (
                 _as_parameters(params), None)
-    return _for_part(params, spec.part), path
+    return _for_part(params, spec.part), path, meta
 
 
 def _convert(path, spec, backbone_cfg, log):
