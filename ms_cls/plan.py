@@ -45,7 +45,7 @@ SECTION_KEYS = {
 }
 DICT_SECTIONS = ('model', 'data', 'optimizer', 'optimizer_config', 'lr_config',
                  'momentum_config', 'runner', 'checkpoint_config', 'log_config', 'evaluation',
-                 'auto_scale_lr', 'fp16')
+                 'auto_scale_lr', 'fp16', 'sampler')
 
 @dataclass
 class RunPlan:
@@ -110,10 +110,11 @@ def build_plan(cfg, work_dir=None):
     datasets = {split: check_dataset_cfg(data, split)
                 for split in ('train', 'val') if split == 'train' or data.get('val')}
     loaders = {split: loader_spec(data, split) for split in datasets}
-    sampler = sampler_spec(data.get('sampler'))
+    sampler_cfg, sampler_key = train_sampler(cfg)
+    sampler = sampler_spec(sampler_cfg, sampler_key)
     if sampler is not None and ('shuffle' in data
                                 or 'shuffle' in (data.get('train_dataloader') or {})):
-        raise ConfigError("data.sampler decides the training order, so a shuffle setting would "
+        raise ConfigError(f"{sampler_key} decides the training order, so a shuffle setting would "
                           "be ignored; remove shuffle or the sampler.")
     schedules = schedule_plan(cfg, cluster.size)
     ema = ema_spec(cfg.get('custom_hooks'))
@@ -154,6 +155,16 @@ def build_plan(cfg, work_dir=None):
         tensorboard=tensorboard, notes=[note for note in [ignored_keys_note(
             {**{k: why for k, why in IGNORED_KEYS.items() if k in cfg},
              **torch_loader_options(data)})] if note])
+
+
+def train_sampler(cfg):
+    """(the training sampler's config or None, its key): mmcls 0.25 reads the top-level
+    ``sampler``, ms_cls also ``data.sampler``; setting both is an error."""
+    top, data = cfg.get('sampler'), cfg.data.get('sampler')
+    if top is not None and data is not None:
+        raise ConfigError(f"{cfg.where('sampler')} and {cfg.data.where('sampler')} both set the "
+                          "training sampler; keep one (mmcls reads the top-level sampler).")
+    return (top, 'sampler') if top is not None else (data, 'data.sampler')
 
 
 def tensorboard_plan(log_config, log_interval):
