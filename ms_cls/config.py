@@ -34,6 +34,7 @@ TOP_LEVEL_KEYS = (
     'checkpoint_config', 'log_config', 'evaluation', 'load_from', 'resume_from', 'work_dir',
     'device_target', 'mode', 'amp_level', 'loss_scale', 'seed', 'deterministic', 'custom_hooks',
     'auto_scale_lr', 'fp16', 'workflow', 'dataset_sink_mode', 'sink_size', 'test_pipeline',
+    'sampler',
 )
 
 #: mmcls runtime keys that cannot change a result under MindSpore: accepted (every mmcls config

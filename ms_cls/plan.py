@@ -52,7 +52,7 @@ SECTION_KEYS = {
 }
 DICT_SECTIONS = ('model', 'data', 'optimizer', 'optimizer_config', 'lr_config',
                  'momentum_config', 'runner', 'checkpoint_config', 'log_config', 'evaluation',
-                 'auto_scale_lr', 'fp16')
+                 'auto_scale_lr', 'fp16', 'sampler')
 
 @dataclass
 class RunPlan:
@@ -122,10 +122,11 @@ def build_plan(cfg, work_dir=None, validate=True):
                 for split in ('train', 'val')
                 if split == 'train' or (validate and data.get('val'))}
     loaders = {split: loader_spec(data, split) for split in datasets}
-    sampler = sampler_spec(data.get('sampler'))
+    sampler_cfg, sampler_key = train_sampler(cfg)
+    sampler = sampler_spec(sampler_cfg, sampler_key)
     if sampler is not None and ('shuffle' in data
                                 or 'shuffle' in (data.get('train_dataloader') or {})):
-        raise ConfigError("data.sampler decides the training order, so a shuffle setting would "
+        raise ConfigError(f"{sampler_key} decides the training order, so a shuffle setting would "
                           "be ignored; remove shuffle or the sampler.")
     schedules = schedule_plan(cfg, cluster.size)
     ema = ema_spec(cfg.get('custom_hooks'))
@@ -179,6 +180,16 @@ def init_weights(cfg):
     for spec in specs:
         check_reference(spec.checkpoint, spec.source)
     return specs
+
+
+def train_sampler(cfg):
+    """(the training sampler's config or None, its key): mmcls 0.25 reads the top-level
+    ``sampler``, ms_cls also ``data.sampler``; setting both is an error."""
+    top, data = cfg.get('sampler'), cfg.data.get('sampler')
+    if top is not None and data is not None:
+        raise ConfigError(f"{cfg.where('sampler')} and {cfg.data.where('sampler')} both set the "
+                          "training sampler; keep one (mmcls reads the top-level sampler).")
+    return (top, 'sampler') if top is not None else (data, 'data.sampler')
 
 
 def tensorboard_plan(log_config, log_interval):

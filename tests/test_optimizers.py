@@ -198,7 +198,7 @@ def test_unknown_type_lists_the_known_ones(write):
         optimizer_spec(cfg.optimizer)
     msg = str(err.value)
     assert "'Adamw'" in msg and 'optimizer.type' in msg and 'o.py' in msg
-    assert "Did you mean 'AdamW'" in msg and 'Adam, AdamW, RMSprop, SGD' in msg
+    assert "Did you mean 'AdamW'" in msg and 'Adam, AdamW, Lamb, RMSprop, SGD' in msg
 
 
 @pytest.mark.parametrize('text, match', [

@@ -21,14 +21,15 @@ from ..validation import (Registry, check_args, check_keys, flag, located, posit
                           where)
 from .datasets import PILLOW_MAX_PIXELS, ConcatDataset, CustomDataset
 from .pipeline import build_pipeline
-from .samplers import ClassBalancedSampler, RepeatFactorSampler
+from .samplers import ClassBalancedSampler, RepeatAugSampler, RepeatFactorSampler
 from .standard import CIFAR10, CIFAR100, CUB, ImageNet, ImageNet21k, StanfordCars
 
 DATASETS = Registry('dataset', {'CustomDataset': CustomDataset, 'ImageNet': ImageNet,
                                 'ImageNet21k': ImageNet21k, 'CIFAR10': CIFAR10,
                                 'CIFAR100': CIFAR100, 'CUB': CUB, 'StanfordCars': StanfordCars})
 SAMPLERS = Registry('sampler', {'ClassBalanced': ClassBalancedSampler,
-                                'RepeatFactor': RepeatFactorSampler})
+                                'RepeatFactor': RepeatFactorSampler,
+                                'RepeatAugSampler': RepeatAugSampler})
 LOADER_KEYS = ('samples_per_gpu', 'workers_per_gpu', 'shuffle', 'drop_last')
 SPLITS = ('train', 'val', 'test')
 SCAN_KEYS = ('skip_broken', 'decode_cache', 'max_image_pixels')
@@ -55,12 +56,12 @@ class LoaderSpec:
         1-image batch at 1x1 into a NaN running variance, which spoils every later eval)."""
         return self.drop_last or (self.batch_size > 1 and share % self.batch_size == 1)
 
-    def steps(self, size, where, devices=1):
+    def steps(self, size, where, devices=1, share=None):
         """Batches per epoch and process over ``size`` images shared by ``devices`` processes
-        (each gets ceil(size / devices), as EpochOrder pads the order; the incomplete last
-        batch is trained, as in mmcls, unless :meth:`drops_remainder`); no full batch to train
-        is an error naming ``where``."""
-        share = -(-size // devices)
+        (each gets ceil(size / devices), as EpochOrder pads the order, unless ``share`` says
+        otherwise; the incomplete last batch is trained, as in mmcls, unless
+        :meth:`drops_remainder`); no full batch to train is an error naming ``where``."""
+        share = -(-size // devices) if share is None else share
         steps = share // self.batch_size if self.drops_remainder(share) \
             else -(-share // self.batch_size)
         if steps < 1:
@@ -71,10 +72,10 @@ class LoaderSpec:
                                  "BatchNorm batch") + "); lower samples_per_gpu.")
         return steps
 
-    def describe(self, size, devices=1):
+    def describe(self, size, devices=1, share=None):
         """The log line: iterations per epoch and what happens to the last images."""
-        share = -(-size // devices)
-        steps, left = self.steps(size, 'data.train', devices), share % self.batch_size
+        share = -(-size // devices) if share is None else share
+        steps, left = self.steps(size, 'data.train', devices, share), share % self.batch_size
         line = f"train loader: {steps} iterations per epoch of {self.batch_size} images"
         if devices > 1:
             line += f" ({share} images per process)"

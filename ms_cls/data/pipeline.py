@@ -13,7 +13,7 @@ from mindspore.dataset import transforms, vision
 from ..errors import ConfigError
 from ..validation import Registry
 from .auto_augment import AutoAugment, ColorJitter
-from .rand_augment import RandAugment
+from .rand_augment import RandAugment, _bgr_to_rgb
 from .random_erasing import RandomErasing
 
 INTERPOLATIONS = {
@@ -21,6 +21,8 @@ INTERPOLATIONS = {
     'bicubic': vision.Inter.BICUBIC, 'area': vision.Inter.AREA, 'lanczos': vision.Inter.ANTIALIAS,
 }
 BACKENDS = ('cv2', 'pillow')
+PADDING_MODES = {'constant': vision.Border.CONSTANT, 'edge': vision.Border.EDGE,
+                 'reflect': vision.Border.REFLECT, 'symmetric': vision.Border.SYMMETRIC}
 
 
 def _inter(interpolation):
@@ -56,6 +58,31 @@ def random_resized_crop(size, scale=(0.08, 1.0), ratio=(3. / 4., 4. / 3.), max_a
     return [vision.RandomResizedCrop(_hw(size, 'size'), scale=tuple(scale), ratio=tuple(ratio),
                                      interpolation=_inter(interpolation),
                                      max_attempts=max_attempts)]
+
+
+def _padding(padding):
+    """mmcv's padding: int (all sides), (left/right, top/bottom) or (left, top, right, bottom)
+    -> the 4-tuple."""
+    values = (padding,) if isinstance(padding, int) else padding
+    if (not isinstance(values, (list, tuple)) or len(values) not in (1, 2, 4)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                       for v in values)):
+        raise ValueError(f"padding={padding!r}; use an int >= 0, (left/right, top/bottom) or "
+                         "(left, top, right, bottom)")
+    return tuple(values) * (4 // len(values))
+
+
+def random_crop(size, padding=None, pad_if_needed=False, pad_val=0, padding_mode='constant'):
+    """mmcls RandomCrop: ``padding`` first, always with the constant ``pad_val`` (mmcls ignores
+    padding_mode there), then ``pad_if_needed`` pads each too-short side on both ends by the
+    shortfall in ``padding_mode``, then a crop whose offsets are uniform over every position
+    (0 to size difference, both included). pad_val in BGR order, as mmcls."""
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode={padding_mode!r}; use one of {list(PADDING_MODES)}")
+    fill = _bgr_to_rgb(pad_val, 'pad_val')
+    pad = [] if padding is None else [vision.Pad(_padding(padding), fill, vision.Border.CONSTANT)]
+    return pad + [vision.RandomCrop(_hw(size, 'size'), pad_if_needed=bool(pad_if_needed),
+                                    fill_value=fill, padding_mode=PADDING_MODES[padding_mode])]
 
 
 def random_flip(flip_prob=0.5, direction='horizontal'):
@@ -132,6 +159,7 @@ TRANSFORMS = Registry('transform', {
     'ToTensor': handled_by_loader,
     'Collect': handled_by_loader,
     'RandomResizedCrop': random_resized_crop,
+    'RandomCrop': random_crop,
     'RandomFlip': random_flip,
     'Resize': resize,
     'CenterCrop': center_crop,

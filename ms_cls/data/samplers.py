@@ -1,4 +1,5 @@
-"""Class-balanced sampling for imbalanced training sets (``data.sampler``), as MindSpore samplers.
+"""Training samplers (``sampler`` or ``data.sampler``), as MindSpore samplers: class-balanced
+sampling for imbalanced training sets and mmcls's repeated augmentation.
 
 ``GeneratorDataset(..., sampler=...)`` asks its sampler for a fresh list of indices every epoch,
 so each epoch is a new draw. The draws come from a numpy generator seeded with the dataset seed
@@ -6,6 +7,8 @@ so each epoch is a new draw. The draws come from a numpy generator seeded with t
 Both samplers keep every epoch the same length: the lr schedule counts the steps per epoch before
 training starts.
 """
+import math
+
 import numpy as np
 import mindspore.dataset as ds
 
@@ -96,6 +99,61 @@ class RepeatFactorSampler(_SeededSampler):
         return self.rng.permutation(np.repeat(np.arange(len(counts)), counts))
 
 
+def _count(value, name, low):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"sampler 'RepeatAugSampler': {name}={value!r} must be an int >= {low}.")
+
+
+class RepeatAugSampler(_SeededSampler):
+    """mmcls's RepeatAugSampler (DeiT's repeated augmentation): each epoch is a permutation of
+    the dataset with every index repeated ``num_repeats`` times in a row. EpochOrder deals it
+    out index by index, so the copies of an image go to consecutive processes (each augments its
+    own), and each process keeps the first :meth:`selected` indices of its share: mmcls's
+    ``len(dataset) // selected_round * selected_round / selected_ratio`` (``selected_ratio`` 0:
+    the number of processes; ``selected_round`` 0: ``ceil(len(dataset) / selected_ratio)``).
+    With one process and the defaults an epoch is the first len // 256 * 256 of the repeated
+    order: about a third of the images, each three times, as in mmcls."""
+
+    @staticmethod
+    def check_args(num_repeats=3, selected_round=256, selected_ratio=0):
+        _count(num_repeats, 'num_repeats', 1)
+        _count(selected_round, 'selected_round', 0)
+        if isinstance(selected_ratio, bool) or not isinstance(selected_ratio, (int, float)) \
+                or selected_ratio < 0:
+            raise ConfigError("sampler 'RepeatAugSampler': selected_ratio="
+                              f"{selected_ratio!r} must be a number >= 0 (0: the number of "
+                              "processes).")
+
+    def __init__(self, labels, num_repeats=3, selected_round=256, selected_ratio=0):
+        self.check_args(num_repeats, selected_round, selected_ratio)
+        self.images = len(labels)
+        self.num_repeats = num_repeats
+        self.selected_round = selected_round
+        self.selected_ratio = selected_ratio
+        super().__init__()
+
+    def __len__(self):
+        return self.images * self.num_repeats
+
+    def selected(self, num_shards):
+        """How many indices each of ``num_shards`` processes keeps per epoch."""
+        ratio = self.selected_ratio or num_shards
+        if self.selected_round:
+            kept = math.floor(self.images // self.selected_round * self.selected_round / ratio)
+        else:
+            kept = math.ceil(self.images / ratio)
+        if kept < 1:
+            raise ConfigError(
+                f"sampler 'RepeatAugSampler': {self.images} training images give no image per "
+                f"epoch and process (selected_round={self.selected_round} keeps "
+                f"len // {self.selected_round} * {self.selected_round} / {ratio:g}); lower "
+                "sampler.selected_round (0 keeps len / selected_ratio).")
+        return int(kept)
+
+    def epoch(self):
+        return np.repeat(self.rng.permutation(self.images), self.num_repeats)
+
+
 class EpochOrder(ds.Sampler):
     """The training order of one epoch and this process's share of it.
 
@@ -105,7 +163,8 @@ class EpochOrder(ds.Sampler):
     takes every ``num_shards``-th index from ``shard_id`` on, so each image goes to one process
     per epoch. As torch's and mmcls's DistributedSampler do, the order is first padded with its
     own first indices to a multiple of ``num_shards``: every process then has as many batches,
-    and none waits at a gradient sum that another never reaches.
+    and none waits at a gradient sum that another never reaches. A ``base`` with a ``selected``
+    rule (RepeatAugSampler) keeps only that many of each share.
     """
 
     def __init__(self, size, shuffle=True, base=None, num_shards=1, shard_id=0):
@@ -116,11 +175,14 @@ class EpochOrder(ds.Sampler):
         self.base = base
         self.num_shards = num_shards
         self.shard_id = shard_id
+        self.share = -(-self.size // num_shards)
+        if hasattr(base, 'selected'):
+            self.share = min(self.share, base.selected(num_shards))
         self.rng = np.random.default_rng(ds.config.get_seed())
         super().__init__()
 
     def __len__(self):
-        return -(-self.size // self.num_shards)
+        return self.share
 
     def order(self):
         """The whole epoch's indices, the same in every process."""
@@ -130,7 +192,7 @@ class EpochOrder(ds.Sampler):
 
     def __iter__(self):
         order = self.order()
-        total = len(self) * self.num_shards
+        total = -(-self.size // self.num_shards) * self.num_shards
         if total > len(order):
             order = np.resize(order, total)   # repeats from the start, as DistributedSampler
-        return iter(order[self.shard_id::self.num_shards].tolist())
+        return iter(order[self.shard_id::self.num_shards][:self.share].tolist())

@@ -149,8 +149,8 @@ def load_data(plan, log, init_weights=True):
             else None
         val_loader = build_dataloader(val_set, spec.batch_size, spec.workers, shuffle=spec.shuffle,
                                       where='data.val', ops=plan.pipelines['val'], sampler=shard)
-    steps = train_spec.steps(order.size, 'data.train', cluster.size)
-    log.info(train_spec.describe(order.size, cluster.size))
+    steps = train_spec.steps(order.size, 'data.train', cluster.size, len(order))
+    log.info(train_spec.describe(order.size, cluster.size, len(order)))
     return RunData(classes, train_set, val_set, sampler, order, val_loader, steps)
 
 

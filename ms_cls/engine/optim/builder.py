@@ -7,6 +7,7 @@ SGD        nn.Momentum (momentum > 0, no dampening), else nn.SGD
 Adam       nn.Adam
 AdamW      :class:`~.torch_optimizers.AdamW`
 RMSprop    :class:`~.torch_optimizers.RMSprop`
+Lamb       :class:`~.torch_optimizers.Lamb`
 =========  ==============================================================
 
 nn.Adam matches torch's Adam except that eps is added to sqrt(v) before the bias correction
@@ -19,7 +20,7 @@ import mindspore.ops as ops
 
 from .param_groups import build_param_groups
 from .spec import OptimizerSpec
-from .torch_optimizers import AdamW, RMSprop, TorchSemantics
+from .torch_optimizers import AdamW, Lamb, RMSprop, TorchSemantics
 
 
 def _sgd(spec):
@@ -41,8 +42,17 @@ def _rmsprop(spec):
                          centered=spec['centered'])
 
 
+def _lamb(spec):
+    beta1, beta2 = spec['betas']
+    return Lamb, dict(beta1=beta1, beta2=beta2, eps=spec['eps'],
+                      **{key: spec[key] for key in ('bias_correction', 'grad_averaging',
+                                                    'max_grad_norm', 'trust_clip',
+                                                    'always_adapt')})
+
+
 # spec.type -> (cell class, its type-specific arguments)
-CELLS = {'SGD': _sgd, 'Adam': _adam(nn.Adam), 'AdamW': _adam(AdamW), 'RMSprop': _rmsprop}
+CELLS = {'SGD': _sgd, 'Adam': _adam(nn.Adam), 'AdamW': _adam(AdamW), 'RMSprop': _rmsprop,
+         'Lamb': _lamb}
 
 
 def build_optimizer(spec, params, lr_schedule, loss_scale=1.0, net=None):

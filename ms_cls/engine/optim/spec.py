@@ -11,6 +11,9 @@ Adam       lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0 (L2: added to the gr
 AdamW      lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01 (decoupled:
            ``w -= lr * wd * w``), amsgrad=False
 RMSprop    lr, alpha=0.99, eps=1e-8, weight_decay=0 (L2), momentum=0, centered=False
+Lamb       lr, bias_correction=True, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01,
+           grad_averaging=True, max_grad_norm=1.0 (None: no clipping), trust_clip=False,
+           always_adapt=False (mmcls's, i.e. timm's)
 =========  ========================================================================
 
 ``RMSProp`` is accepted as another spelling of ``RMSprop``. The spec holds plain values only, so
@@ -29,6 +32,8 @@ OPTIMIZERS = Registry('optimizer', {
     'Adam': dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False),
     'AdamW': dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, amsgrad=False),
     'RMSprop': dict(alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False),
+    'Lamb': dict(bias_correction=True, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01,
+                 grad_averaging=True, max_grad_norm=1.0, trust_clip=False, always_adapt=False),
 }, aliases={'RMSProp': 'RMSprop'})
 COMMON_KEYS = ('paramwise_cfg', 'constructor')
 CONSTRUCTOR = 'DefaultOptimizerConstructor'
@@ -120,20 +125,26 @@ def _checked_values(name, args):
     for key in ('weight_decay', 'momentum', 'dampening'):
         if key in args:
             values[key] = number(args, key)
-    for key in ('nesterov', 'centered', 'amsgrad'):
+    for key in ('nesterov', 'centered', 'amsgrad', 'bias_correction', 'grad_averaging',
+                'trust_clip', 'always_adapt'):
         if key in args:
             values[key] = flag(args, key)
     if 'eps' in args:
         values['eps'] = number(args, 'eps', low_open=True)
+    if args.get('max_grad_norm') is not None:
+        values['max_grad_norm'] = number(args, 'max_grad_norm', low_open=True)
+    elif 'max_grad_norm' in args:
+        values['max_grad_norm'] = None
     if 'alpha' in args:
         values['alpha'] = number(args, 'alpha', high=1.0, high_open=True)
     if 'betas' in args:
         betas = args['betas']
-        low = 0.0 if name == 'AdamW' else 1e-12  # MindSpore's nn.Adam wants 0 < beta
+        own = name in ('AdamW', 'Lamb')
+        low = 0.0 if own else 1e-12  # MindSpore's nn.Adam wants 0 < beta
         if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(
                 isinstance(b, numbers.Real) and not isinstance(b, bool) and low <= b < 1
                 for b in betas)):
-            rng = '[0, 1)' if name == 'AdamW' else '(0, 1)'
+            rng = '[0, 1)' if own else '(0, 1)'
             raise ConfigError(f"{args.where('betas')} = {betas!r}: expected two numbers in {rng}, "
                               "e.g. betas=(0.9, 0.999).")
         values['betas'] = tuple(float(b) for b in betas)

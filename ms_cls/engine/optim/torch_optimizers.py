@@ -1,9 +1,10 @@
-"""ms_cls's own AdamW and RMSprop, with torch's update rules.
+"""ms_cls's own AdamW, RMSprop and Lamb, with torch's (and mmcls's) update rules.
 
 MindSpore's cells compute something else: ``nn.AdamWeightDecay`` has no bias correction (its
-first steps are about 3x larger than torch's AdamW at the default betas) and ``nn.RMSProp`` is
+first steps are about 3x larger than torch's AdamW at the default betas), ``nn.RMSProp`` is
 TensorFlow's (mean square starts at 1, eps inside the square root, lr inside the momentum
-buffer).
+buffer) and ``nn.Lamb`` has no CPU kernel in MindSpore 2.10 ("Unsupported op [Lamb] on CPU")
+and does not clip the global gradient norm (``max_grad_norm``) as mmcls's Lamb (timm's) does.
 """
 import mindspore as ms
 import mindspore.nn as nn
@@ -47,6 +48,8 @@ class TorchSemantics(nn.Optimizer):
 
 _adamw = ops.MultitypeFuncGraph('ms_cls_adamw')
 _rmsprop = ops.MultitypeFuncGraph('ms_cls_rmsprop')
+_lamb = ops.MultitypeFuncGraph('ms_cls_lamb')
+_square_sum = ops.MultitypeFuncGraph('ms_cls_square_sum')
 
 
 @_adamw.register('Tensor', 'Tensor', 'Tensor', 'Tensor', 'Tensor', 'Tensor', 'Tensor', 'Bool',
@@ -170,3 +173,93 @@ class RMSprop(TorchSemantics):
                                           self.use_momentum, self.momentum, lr),
                               self.decay, self.decay_on, self._parameters, self.square_avg,
                               self.grad_avg, self.buf, gradients)
+
+
+@_square_sum.register('Tensor')
+def _square_sum_of(grad):
+    return ops.reduce_sum(ops.square(ops.cast(grad, ms.float32)))
+
+
+def _norm(x):
+    return ops.sqrt(ops.reduce_sum(ops.square(x)))
+
+
+@_lamb.register('Tensor', 'Tensor', 'Tensor', 'Tensor', 'Tensor', 'Tensor', 'Bool', 'Tensor',
+                'Tensor', 'Tensor', 'Bool', 'Tensor', 'Tensor', 'Tensor', 'Tensor')
+def _lamb_step(beta1, beta2, grad_weight, eps, bias1, bias2_sqrt, trust_clip, grad_divisor, lr,
+               decay, adapt, param, m, v, grad):
+    grad = ops.cast(grad, ms.float32) / grad_divisor
+    weight = ops.cast(param, ms.float32)
+    next_m = beta1 * m + grad_weight * grad
+    next_v = beta2 * v + (1.0 - beta2) * ops.square(grad)
+    update = (next_m / bias1) / (ops.sqrt(next_v) / bias2_sqrt + eps) + decay * weight
+    if adapt:
+        w_norm, u_norm = _norm(weight), _norm(update)
+        one = ops.ones_like(w_norm)
+        ratio = ops.select(w_norm > 0, ops.select(u_norm > 0, w_norm / u_norm, one), one)
+        if trust_clip:
+            ratio = ops.minimum(ratio, one)
+        update = update * ratio
+    done = ops.assign(m, next_m)
+    done = ops.depend(done, ops.assign(v, next_v))
+    return ops.depend(done, ops.assign(param, ops.cast(weight - lr * update, param.dtype)))
+
+
+class Lamb(TorchSemantics):
+    """mmcls's Lamb (timm's, NVIDIA's FusedLamb variant). The gradients are first divided by
+    max(1, global L2 norm / ``max_grad_norm``) (None: not clipped); then per parameter
+
+        m = b1 m + (1 - b1) g  (grad_averaging=False: + g);  v = b2 v + (1 - b2) g^2
+        u = m / (1 - b1^t) / (sqrt(v) / sqrt(1 - b2^t) + eps) + wd w
+        w -= lr * r * u,  r = |w| / |u| (1 where either norm is 0; at most 1 with trust_clip)
+
+    with no bias correction when ``bias_correction`` is False, and r = 1 for parameters whose
+    weight decay is 0 (paramwise_cfg's norm/bias multipliers) unless ``always_adapt``.
+    ``params``, ``learning_rate``, ``loss_scale`` as in :class:`AdamW`.
+    """
+
+    def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-6,
+                 weight_decay=0.01, bias_correction=True, grad_averaging=True, max_grad_norm=1.0,
+                 trust_clip=False, always_adapt=False, loss_scale=1.0):
+        super().__init__(params, learning_rate, weight_decay, loss_scale)
+        self.beta1 = ms.Tensor(beta1, ms.float32)
+        self.beta2 = ms.Tensor(beta2, ms.float32)
+        self.grad_weight = ms.Tensor(1.0 - beta1 if grad_averaging else 1.0, ms.float32)
+        self.eps = ms.Tensor(eps, ms.float32)
+        self.bias_correction = bool(bias_correction)
+        self.max_grad_norm = ms.Tensor(max_grad_norm or 0.0, ms.float32)
+        self.clip_grads = max_grad_norm is not None
+        self.trust_clip = bool(trust_clip)
+        self.adapt = tuple(on or bool(always_adapt) for on in self.decay_on)
+        self.beta1_power = ms.Parameter(ms.Tensor(1.0, ms.float32), name='beta1_power')
+        self.beta2_power = ms.Parameter(ms.Tensor(1.0, ms.float32), name='beta2_power')
+        self.moment1 = self._parameters.clone(prefix='moment1', init='zeros')
+        self.moment2 = self._parameters.clone(prefix='moment2', init='zeros')
+
+    @ms.jit
+    def construct(self, gradients):
+        gradients, lr = self.begin_step(gradients)
+        one = ms.Tensor(1.0, ms.float32)
+        divisor = one
+        if self.clip_grads:
+            norm = ops.sqrt(ops.addn(self.hyper_map(_square_sum, gradients)))
+            divisor = ops.select(norm > self.max_grad_norm, norm / self.max_grad_norm, one)
+        beta1_power = self.beta1_power * self.beta1
+        self.beta1_power = beta1_power
+        beta2_power = self.beta2_power * self.beta2
+        self.beta2_power = beta2_power
+        bias1, bias2_sqrt = one, one
+        if self.bias_correction:
+            bias1 = 1.0 - beta1_power
+            bias2_sqrt = ops.sqrt(1.0 - beta2_power)
+        if self.is_group_lr:
+            return self.hyper_map(ops.partial(_lamb, self.beta1, self.beta2, self.grad_weight,
+                                              self.eps, bias1, bias2_sqrt, self.trust_clip,
+                                              divisor),
+                                  lr, self.decay, self.adapt, self._parameters, self.moment1,
+                                  self.moment2, gradients)
+        return self.hyper_map(ops.partial(_lamb, self.beta1, self.beta2, self.grad_weight,
+                                          self.eps, bias1, bias2_sqrt, self.trust_clip, divisor,
+                                          lr),
+                              self.decay, self.adapt, self._parameters, self.moment1,
+                              self.moment2, gradients)
