@@ -173,8 +173,8 @@ def test_stage_cfgs_set_the_window_per_stage_and_block():
     assert windows(w12) == [[(12, 0, (24, 24)), (12, 6, (24, 24))],
                             [(12, 0, (12, 12))] * 2, [(6, 0, (6, 6))] * 2, [(3, 0, (3, 3))] * 2]
     assert w12.layers[0].blocks[1].attn_mask.shape == (1, 4, 1, 144, 144)
-    table = w12.parameters_dict()['layers.0.blocks.0.attn.relative_bias.relative_position_bias_table']
-    assert table.shape == (23 * 23, 2)
+    table = 'layers.0.blocks.0.attn.relative_bias.relative_position_bias_table'
+    assert w12.parameters_dict()[table].shape == (23 * 23, 2)
     per_stage = SwinTransformer(arch=TINY_ARCH, img_size=96, window_size=4, stage_cfgs=[
         dict(window_size=12, block_cfgs=[dict(), dict(window_size=8, shift=False)]),
         dict(block_cfgs=dict(window_size=5)), dict(pad_small_map=True, window_size=8), dict()])
@@ -207,7 +207,8 @@ def test_other_mmcls_keys():
 
 
 @pytest.mark.parametrize('args, match', [
-    (dict(stage_cfgs=dict(block_cfgs=dict(windowsize=12))), "block_cfgs.windowsize .*'window_size'"),
+    (dict(stage_cfgs=dict(block_cfgs=dict(windowsize=12))),
+     "block_cfgs.windowsize .*'window_size'"),
     (dict(stage_cfgs=[dict()] * 3), r'stage_cfgs=\[.*list of 4 dicts'),
     (dict(stage_cfgs=dict(block_cfgs=[dict()] * 3)), 'list of 2 dicts'),
     (dict(stage_cfgs=[{}, {}, dict(window_size=0), {}]), r'stage_cfgs\[2\]\.window_size=0'),
@@ -216,7 +217,8 @@ def test_other_mmcls_keys():
     (dict(stage_cfgs=dict(block_cfgs=dict(ffn_cfgs=dict(act_cfg=dict(type='ReLU'))))),
      'act_cfg'),
     (dict(stage_cfgs=dict(downsample_cfg=dict(out_channels=8))), 'out_channels=8'),
-    (dict(norm_cfg=dict(type='BN')), 'norm_cfg'), (dict(interpolate_mode='area'), 'interpolate_mode'),
+    (dict(norm_cfg=dict(type='BN')), 'norm_cfg'),
+    (dict(interpolate_mode='area'), 'interpolate_mode'),
     (dict(patch_cfg=dict(kernel_size=4, stride=2)), 'stride=2'), (dict(with_cp=1), 'with_cp'),
     (dict(pad_small_map='yes'), 'pad_small_map')])
 def test_unsupported_mmcls_values_are_config_errors(args, match):
@@ -421,7 +423,8 @@ def test_mmcls_layout_converts_to_equal_logits(ref_size, img_size, options):
         expected = ref(torch.from_numpy(x)).numpy()
     state = {(k if k.startswith('head.') else 'backbone.' + k): v.numpy()
              for k, v in ref.state_dict().items()}
-    assert 'backbone.stages.0.downsample.reduction.weight' in state and 'backbone.norm3.weight' in state
+    assert 'backbone.stages.0.downsample.reduction.weight' in state
+    assert 'backbone.norm3.weight' in state
     backbone = dict(type='SwinTransformer', arch=TINY_ARCH, img_size=img_size, **options)
     params, unused = SwinTransformer.from_torch(state, **backbone)
     assert unused == []

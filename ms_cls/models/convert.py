@@ -13,7 +13,7 @@ from .builder import backbone_spec, build_model
 from .resnet import resnet_from_torch
 
 RESNETS = {'resnet18': 18, 'resnet34': 34, 'resnet50': 50, 'resnet101': 101, 'resnet152': 152}
-SWINS = {'swin-tiny': 'tiny', 'swin-small': 'small', 'swin-base': 'base'}
+SWINS = {'swin-tiny': 'tiny', 'swin-small': 'small', 'swin-base': 'base', 'swin-large': 'large'}
 ARCHS = tuple(RESNETS) + tuple(SWINS)
 
 

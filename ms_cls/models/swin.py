@@ -586,7 +586,8 @@ def _downsample_eps(cfg, dim, key):
     _known(cfg, ('in_channels', 'out_channels', 'kernel_size', 'stride', 'padding', 'dilation',
                  'bias', 'norm_cfg'), key, MERGE_FIXED)
     _get(cfg, 'in_channels', dim, lambda v: v == dim, key, f'{dim} (the stage width)')
-    _get(cfg, 'out_channels', 2 * dim, lambda v: v == 2 * dim, key, f'{2 * dim} (twice the stage width)')
+    _get(cfg, 'out_channels', 2 * dim, lambda v: v == 2 * dim, key,
+         f'{2 * dim} (twice the stage width)')
     return _ln_eps(cfg.get('norm_cfg', dict(type='LN')), key + 'norm_cfg')
 
 
