@@ -2,7 +2,9 @@
 
 Parameter names equal MindCV's ``swintransformer.py`` (``layers.0.blocks.1.attn.q.weight``,
 ``layers.0.downsample.reduction.weight``, ``norm.gamma``...), so its checkpoints load by name;
-``swin_from_torch`` renames Microsoft / timm PyTorch state dicts to the same names.
+``swin_from_torch`` (``SwinTransformer.from_torch``) renames Microsoft / timm / mmcls PyTorch
+state dicts to the same names. Config arguments are mmcls 0.25's (``arch`` names or dict,
+``stage_cfgs``...).
 
 Everything that depends only on the input size (relative position index, shift masks, padding)
 is computed once with numpy for the configured ``img_size`` and held as constant Tensors, not
