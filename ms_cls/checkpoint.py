@@ -311,7 +311,8 @@ def _describe(params):
 RESNET_DEPTHS = {((2, 2, 2, 2), False): 18, ((3, 4, 6, 3), False): 34,
                  ((3, 4, 6, 3), True): 50, ((3, 4, 23, 3), True): 101,
                  ((3, 8, 36, 3), True): 152}
-SWIN_ARCHS = {(96, 6): 'tiny', (96, 18): 'small', (128, 18): 'base'}
+SWIN_ARCHS = {(96, 6): 'tiny', (96, 18): 'small', (128, 18): 'base',
+              (192, 18): 'large'}
 
 
 def _arch(shapes):

@@ -15,7 +15,7 @@ from ..weights.pth import read_state_dict
 from .builder import BACKBONES, backbone_spec, build_model
 
 RESNETS = {'resnet18': 18, 'resnet34': 34, 'resnet50': 50, 'resnet101': 101, 'resnet152': 152}
-SWINS = {'swin-tiny': 'tiny', 'swin-small': 'small', 'swin-base': 'base'}
+SWINS = {'swin-tiny': 'tiny', 'swin-small': 'small', 'swin-base': 'base', 'swin-large': 'large'}
 ARCHS = tuple(RESNETS) + tuple(SWINS)
 
 
