@@ -22,6 +22,7 @@ from mindspore.common.initializer import TruncatedNormal, initializer
 from ..errors import ConfigError
 from .contract import BackboneSpec
 from .freeze import freeze, norm_eval as eval_norms
+from .layers import DropPath
 
 #: arch -> (embed_dims, depths, num_heads), mmcls names and aliases.
 ARCH_SETTINGS = {
@@ -55,19 +56,6 @@ def _layer_norm(dim):
 
 def _dropout(p):
     return nn.Dropout(p=p) if p > 0 else nn.Identity()
-
-
-class DropPath(nn.Cell):
-    """Stochastic depth: drop the whole residual branch per sample while training."""
-
-    def __init__(self, drop_prob):
-        super().__init__()
-        self.dropout = nn.Dropout(p=drop_prob)  # scales the kept samples by 1 / keep_prob
-
-    def construct(self, x):
-        if not self.training:
-            return x
-        return x * self.dropout(ops.ones((x.shape[0], 1, 1), x.dtype))
 
 
 def _drop_path(p):
