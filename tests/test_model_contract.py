@@ -13,6 +13,7 @@ from ms_cls.models.builder import BACKBONES, backbone_spec, build_model
 
 from conftest import DEMO_CONFIG
 from test_models import mindcv_resnet_names
+from test_resnet_variants import resnet_names
 from test_swin import mindcv_swin_tiny_names
 
 NUM_CLASSES = 5
@@ -21,6 +22,11 @@ NUM_CLASSES = 5
 def resnet_frozen(k):
     """mmcls: 0 freezes the stem, k also layer1..layerk."""
     return ('conv1.', 'bn1.') + tuple(f'layer{i}.' for i in range(1, k + 1))
+
+
+def deep_stem_frozen(k):
+    """mmcls: 0 freezes the whole deep stem (its three conv-BN layers), k also layer1..layerk."""
+    return ('stem.',) + tuple(f'layer{i}.' for i in range(1, k + 1))
 
 
 def swin_frozen(k):
@@ -50,6 +56,13 @@ ENTRIES = {
                       ((32, 32), (40, 56))),
     'resnet101': Entry(dict(type='ResNet', depth=101), 2048, mindcv_resnet_names(101)),
     'resnet152': Entry(dict(type='ResNet', depth=152), 2048, mindcv_resnet_names(152)),
+    'resnetv1c50': Entry(dict(type='ResNetV1c', depth=50), 2048, resnet_names(50, True),
+                         ((32, 32), (40, 56))),
+    'resnetv1d50': Entry(dict(type='ResNetV1d', depth=50), 2048,
+                         resnet_names(50, True, (2, 3, 4)), ((32, 32), (40, 56)),
+                         deep_stem_frozen, 1),
+    'resnet18-cifar': Entry(dict(type='ResNet_CIFAR', depth=18), 512, mindcv_resnet_names(18),
+                            ((16, 16), (20, 28)), resnet_frozen, 1),
     'swin-tiny': Entry(dict(type='SwinTransformer', arch='tiny', img_size=32), 768,
                        mindcv_swin_tiny_names(), ((32, 32), (64, 32)), swin_frozen, 3,
                        size_divisor=32, fixed_size=True),

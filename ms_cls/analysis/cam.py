@@ -34,9 +34,9 @@ def _candidates(model, input_hw):
     """[(layer name, (h, w) of its map)] deepest first, for the backbones ms_cls has."""
     backbone = model.backbone
     kind = type(backbone).__name__
-    if kind == 'ResNet':
-        return [(f'backbone.layer{k}', tuple(s // 2 ** (k + 1) for s in input_hw))
-                for k in (4, 3, 2, 1)]
+    if hasattr(backbone, 'stage_reductions'):  # the ResNet family
+        return [(f'backbone.layer{k}', tuple(s // backbone.stage_reductions[k - 1]
+                                             for s in input_hw)) for k in (4, 3, 2, 1)]
     if kind == 'SwinTransformer':
         out = [('backbone.norm', tuple(backbone.out_resolution))]
         for i in range(len(backbone.layers) - 2, -1, -1):

@@ -7,10 +7,12 @@ from .classifier import (GlobalAveragePooling, ImageClassifier, LinearClsHead,
                          MultiLabelLinearClsHead)
 from .init import apply_initialisers, split_init_cfg
 from .losses import CrossEntropyLoss, LabelSmoothLoss
-from .resnet import ResNet
+from .resnet import ResNet, ResNet_CIFAR, ResNetV1c, ResNetV1d
 from .swin import SwinTransformer
 
-BACKBONES = Registry('backbone', {'ResNet': ResNet, 'SwinTransformer': SwinTransformer})
+BACKBONES = Registry('backbone', {'ResNet': ResNet, 'ResNetV1c': ResNetV1c, 'ResNetV1d': ResNetV1d,
+                                  'ResNet_CIFAR': ResNet_CIFAR,
+                                  'SwinTransformer': SwinTransformer})
 NECKS = Registry('neck', {'GlobalAveragePooling': GlobalAveragePooling})
 HEADS = Registry('head', {'LinearClsHead': LinearClsHead,
                          'MultiLabelLinearClsHead': MultiLabelLinearClsHead})

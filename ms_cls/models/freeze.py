@@ -5,7 +5,7 @@ not hold; a BatchNorm keeps its moving statistics only with ``use_batch_statisti
 """
 import mindspore.nn as nn
 
-BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm)
 
 
 def freeze(cell):

@@ -26,6 +26,7 @@ from mindspore.nn.utils import no_init_parameters
 from ..errors import ConfigError, did_you_mean
 from .contract import BackboneSpec
 from .freeze import freeze, norm_eval as eval_norms
+from .layers import DropPath
 
 #: arch -> (embed_dims, depths, num_heads), mmcls 0.25's names and aliases.
 ARCH_SETTINGS = {
@@ -90,19 +91,6 @@ def _layer_norm(dim, eps=1e-5):
 
 def _dropout(p):
     return nn.Dropout(p=p) if p > 0 else nn.Identity()
-
-
-class DropPath(nn.Cell):
-    """Stochastic depth: drop the whole residual branch per sample while training."""
-
-    def __init__(self, drop_prob):
-        super().__init__()
-        self.dropout = nn.Dropout(p=drop_prob)  # scales the kept samples by 1 / keep_prob
-
-    def construct(self, x):
-        if not self.training:
-            return x
-        return x * self.dropout(ops.ones((x.shape[0], 1, 1), x.dtype))
 
 
 def _drop_path(p):
