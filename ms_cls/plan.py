@@ -167,7 +167,18 @@ def build_plan(cfg, work_dir=None, validate=True):
         tensorboard=tensorboard, precise_bn=precise_bn, notes=[note for note in [
             ignored_keys_note({**{k: why for k, why in IGNORED_KEYS.items() if k in cfg},
                                **torch_loader_options(data)}),
-            None if validate or not data.get('val') else NO_VALIDATE_NOTE] if note])
+            None if validate or not data.get('val') else NO_VALIDATE_NOTE,
+            head_note(cfg.model.head)] if note])
+
+
+def head_note(head_cfg):
+    """mmcls's mixup/cutmix configs use MultiLabelLinearClsHead for soft labels: say once how it
+    is trained here."""
+    if head_cfg.get('type') != 'MultiLabelLinearClsHead':
+        return None
+    return ("model.head MultiLabelLinearClsHead: trained on one label per image (mixed into soft "
+            "targets by the batch augments, as mmcls's mixup/cutmix configs use it); data sets "
+            "with several labels per image are not supported.")
 
 
 def init_weights(cfg):

@@ -17,7 +17,8 @@ def main():
     parser.add_argument('config', help='config file, e.g. configs/resnet/resnet18_1xb64_demo-32px.py')
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
                         '(default: work_dirs/<config name>)')
-    parser.add_argument('--load-from', help='checkpoint whose weights start the run')
+    parser.add_argument('--load-from', help='whole-model weights that start the run: a path, an '
+                        'https:// URL, torchvision://NAME or mindcv://NAME')
     parser.add_argument('--resume', choices=['auto'], help="'auto': continue the run of the "
                         'work dir from its newest checkpoint (a new run if it has none)')
     parser.add_argument('--resume-from', metavar='CKPT', help='continue the run from this '

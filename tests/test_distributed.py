@@ -1,18 +1,21 @@
 """Data-parallel training on msrun: sharding, summed validation, the launcher, and a real
 2-worker run that must equal one process on the combined batch."""
 import glob
+import hashlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+import urllib.parse
 
 import numpy as np
 import pytest
 
 from conftest import DEMO_CONFIG, ROOT, tiny_cfg
+from loopback import cache, server  # noqa: F401  (fixtures: MS_CLS_HOME in tmp_path)
 from ms_cls.analysis.runs import run_row
-from ms_cls.checkpoint import read_checkpoint
+from ms_cls.checkpoint import read_checkpoint, save_checkpoint
 from ms_cls.data.builder import LoaderSpec
 from ms_cls.data.samplers import ClassBalancedSampler, EpochOrder
 from ms_cls.data.seeding import rank_seed, reseed
@@ -21,6 +24,7 @@ from ms_cls.engine.log import load_json_log
 from ms_cls.errors import ConfigError
 from ms_cls.evaluation.model_metrics import TopKAccuracy
 from ms_cls.launch import free_port, msrun_command, rank0_error, without_option
+from ms_cls.models.builder import build_model
 
 
 def shares(size, shards, shuffle=True, base=None, seed=3):
@@ -188,9 +192,15 @@ def run_msrun(work_dir, options, extra=(), interrupt_at=None, env_extra=None):
     return proc.returncode, ''.join(lines)
 
 
-def test_two_workers_equal_one_process_on_twice_the_batch(tiny_demo, tmp_path):
+def test_two_workers_equal_one_process_on_twice_the_batch(tiny_demo, tmp_path, server):
+    """Both start from weights named by URL: the msrun launch downloads them once (rank 0, the
+    other waits), the single process then reads the cache."""
     from ms_cls.engine.trainer import train
-    base = {'data.train.data_prefix': f'{tiny_demo}/train',
+    start = str(tmp_path / 'start.ckpt')
+    save_checkpoint(build_model(tiny_cfg(tiny_demo).model), start)
+    data = open(start, 'rb').read()
+    url = server.add(f'/resnet18-{hashlib.sha256(data).hexdigest()[:8]}.ckpt', data)
+    base = {'load_from': url, 'data.train.data_prefix': f'{tiny_demo}/train',
             'data.val.data_prefix': f'{tiny_demo}/val',
             'log_config.interval': 1, 'lr_config.step': [1], 'lr_config.warmup_iters': 3,
             'lr_config.warmup_by_epoch': False, 'checkpoint_config.interval': 1,
@@ -215,6 +225,7 @@ def test_two_workers_equal_one_process_on_twice_the_batch(tiny_demo, tmp_path):
     ref = tiny_cfg(tiny_demo, **{**base, 'data.samples_per_gpu': 16, 'runner.max_epochs': 2})
     train(ref, single)
 
+    assert [p for p, _ in server.requests] == [urllib.parse.urlsplit(url).path]
     assert weight_gap(work, single, 'epoch_1.ckpt') < TOLERANCE
     assert weight_gap(work, single, 'latest.ckpt', step=10) < RESUMED_TOLERANCE
     # validation: every val image scored once over both processes, as in one process

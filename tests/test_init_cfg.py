@@ -146,3 +146,14 @@ def test_sigmoid_and_soft_together_are_refused():
     with pytest.raises(ConfigError, match='use_sigmoid and use_soft'):
         build_loss(dict(head=dict(type='LinearClsHead', loss=dict(
             type='CrossEntropyLoss', use_sigmoid=True, use_soft=True))))
+
+
+def test_the_plan_says_how_the_multilabel_head_is_trained_and_refuses_multilabel_data(tmp_path):
+    from conftest import tiny_cfg
+    from ms_cls.plan import build_plan
+    cfg = tiny_cfg(str(tmp_path / 'no-data'), **{'model.head.type': 'MultiLabelLinearClsHead'})
+    assert any('one label per image' in note for note in build_plan(cfg).notes)
+    cfg = tiny_cfg(str(tmp_path / 'no-data'), **{'data.train.type': 'VOC'})
+    with pytest.raises(ConfigError, match=r"data\.train\.type .*'VOC': data sets with several "
+                                          "labels per image are not supported"):
+        build_plan(cfg)

@@ -27,6 +27,8 @@ from .standard import CIFAR10, CIFAR100, CUB, ImageNet, ImageNet21k, StanfordCar
 DATASETS = Registry('dataset', {'CustomDataset': CustomDataset, 'ImageNet': ImageNet,
                                 'ImageNet21k': ImageNet21k, 'CIFAR10': CIFAR10,
                                 'CIFAR100': CIFAR100, 'CUB': CUB, 'StanfordCars': StanfordCars})
+#: mmcls's data sets with several labels per image (out of scope here)
+MULTI_LABEL_DATASETS = ('VOC', 'MultiLabelDataset')
 SAMPLERS = Registry('sampler', {'ClassBalanced': ClassBalancedSampler,
                                 'RepeatFactor': RepeatFactorSampler,
                                 'RepeatAugSampler': RepeatAugSampler})
@@ -174,6 +176,10 @@ def check_dataset_cfg(data_cfg, split):
     split_cfg = located(split_cfg, f'data.{split}')
     if isinstance(split_cfg, dict) and split_cfg.get('type') == 'ConcatDataset':
         return _check_concat(split_cfg, split)
+    if isinstance(split_cfg, dict) and split_cfg.get('type') in MULTI_LABEL_DATASETS:
+        raise ConfigError(f"{where(split_cfg, 'type')} = {split_cfg['type']!r}: data sets with "
+                          "several labels per image are not supported; ms_cls trains one label "
+                          "per image (a folder per class, or an ann_file of 'path label' lines).")
     name = DATASETS.check_type(split_cfg, f'data.{split}')
     check_args(DATASETS.items[name], subset(split_cfg, ('type',)), f"data.{split} '{name}'",
                ('where',))
