@@ -8,7 +8,10 @@ mmcls 0.x ships its configs inside its wheel; they are not part of this repo. Ge
 Each file is loaded unchanged; only the data is changed as a user fine-tuning on their own folder
 changes it: every split becomes ``CustomDataset`` on the class folders of ``--data`` (the demo set
 by default), its pipeline kept, ``ann_file`` dropped. The plan is then built (it reads no image).
-``--train-first`` also trains one step of the first file of each folder at a small size.
+``--train-first`` also trains one short epoch (5 steps of 2 demo images) of the first file of
+each folder at the file's own input size. Measured on 2 CPU cores: resnet/ (ResNet-101 CIFAR)
+16 s, swin_transformer/ (Swin-B at 384 px) 134 s, fp16/ (ResNet-50, O2) 25 s; the Swin-B run
+took the process to 23 GB resident, so give it a machine with the memory.
 """
 import argparse
 import collections
