@@ -9,17 +9,9 @@ from ms_cls.engine.optim import build_optimizer, optimizer_spec
 from ms_cls.models.builder import build_loss, build_model
 from ms_cls.models.convert import model_cfg
 
+from test_optimizers import B0, W0, X, Y, dense_grads  # the same Dense problem
+
 SCHEDULE = np.array([0.1, 0.05, 0.02], np.float32)
-X = np.random.default_rng(1).standard_normal((6, 3)).astype(np.float32)
-Y = np.random.default_rng(2).standard_normal((6, 2)).astype(np.float32)
-W0 = np.random.default_rng(3).standard_normal((2, 3)).astype(np.float32)
-B0 = np.array([0.3, -0.2], np.float32)
-
-
-def dense_grads(w, b):
-    """d mean((X W^T + b - Y)^2) / d(W, b)."""
-    dout = 2 * (X @ w.T + b - Y) / Y.size
-    return dout.T @ X, dout.sum(0)
 
 
 def reference_lamb(steps, lr, decays, betas=(0.9, 0.999), eps=1e-6, bias_correction=True,

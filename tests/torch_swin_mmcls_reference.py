@@ -19,30 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torch_swin_reference import from_windows, pair_index, region_mask, to_windows
-
-
-class WindowMSA(nn.Module):
-    def __init__(self, dim, heads, window):
-        super().__init__()
-        self.heads = heads
-        self.scale = (dim // heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
-        self.proj = nn.Linear(dim, dim)
-        self.register_buffer('relative_position_index', pair_index(window))
-
-    def forward(self, x, mask):
-        bw, n, c = x.shape
-        q, k, v = self.qkv(x).view(bw, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        scores = (q * self.scale) @ k.transpose(-1, -2)
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        scores = scores + bias.view(n, n, self.heads).permute(2, 0, 1)[None]
-        if mask is not None:
-            nw = mask.shape[0]
-            scores = scores.view(bw // nw, nw, self.heads, n, n) + mask[None, :, None]
-            scores = scores.view(bw, self.heads, n, n)
-        return self.proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(bw, n, c))
+from torch_swin_reference import Attention as WindowMSA  # mmcls's WindowMSA: the same maths
+from torch_swin_reference import from_windows, region_mask, to_windows
 
 
 class ShiftWindowMSA(nn.Module):

@@ -124,6 +124,18 @@ def _md5(path):
     return digest.hexdigest()
 
 
+def _set_base(dataset, data_prefix, pipeline, test_mode, where):
+    """The attributes every data set here shares with CustomDataset, for those built without
+    its folder scan."""
+    dataset.where = where
+    dataset.data_prefix = data_prefix
+    dataset.pipeline = list(pipeline or [])
+    dataset.test_mode = test_mode
+    dataset.with_label = True
+    dataset.extensions = ()
+    dataset.other_files = []
+
+
 class CIFAR10(CustomDataset):
     """mmcls's ``CIFAR10``: ``data_prefix/cifar-10-batches-py/`` as published; the five data
     batches train, ``test_mode=True`` reads ``test_batch``; class names from the meta file
@@ -146,13 +158,7 @@ class CIFAR10(CustomDataset):
 
     def __init__(self, data_prefix, pipeline=(), classes=None, ann_file=None, test_mode=False,
                  where='data'):
-        self.where = where
-        self.data_prefix = data_prefix
-        self.pipeline = list(pipeline or [])
-        self.test_mode = test_mode
-        self.with_label = True
-        self.extensions = ()
-        self.other_files = []
+        _set_base(self, data_prefix, pipeline, test_mode, where)
         if ann_file is not None:
             raise ConfigError(f"{where}.ann_file = {ann_file!r}: {type(self).__name__} reads its "
                               "batches from data_prefix (test_mode picks the test batch); "
@@ -241,13 +247,7 @@ class _ListedImages(CustomDataset):
     ann_file, test_mode)."""
 
     def _setup(self, data_prefix, pipeline, test_mode, where):
-        self.where = where
-        self.data_prefix = data_prefix
-        self.pipeline = list(pipeline or [])
-        self.test_mode = test_mode
-        self.with_label = True
-        self.extensions = ()
-        self.other_files = []
+        _set_base(self, data_prefix, pipeline, test_mode, where)
 
     def _take(self, listed, names):
         """``samples`` and ``classes`` from [(relative path, label)], checked."""

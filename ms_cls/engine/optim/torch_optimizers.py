@@ -45,6 +45,13 @@ class TorchSemantics(nn.Optimizer):
         self.assignadd(self.global_step, self.global_step_increase_tensor)
         return gradients, lr
 
+    def _adam_state(self):
+        """Adam's step powers and moments, named as nn.Adam's so that checkpoint loading knows
+        them as optimizer state."""
+        self.beta1_power = ms.Parameter(ms.Tensor(1.0, ms.float32), name='beta1_power')
+        self.beta2_power = ms.Parameter(ms.Tensor(1.0, ms.float32), name='beta2_power')
+        self.moment1 = self._parameters.clone(prefix='moment1', init='zeros')
+        self.moment2 = self._parameters.clone(prefix='moment2', init='zeros')
 
 _adamw = ops.MultitypeFuncGraph('ms_cls_adamw')
 _rmsprop = ops.MultitypeFuncGraph('ms_cls_rmsprop')
@@ -84,11 +91,7 @@ class AdamW(TorchSemantics):
         self.beta1 = ms.Tensor(beta1, ms.float32)
         self.beta2 = ms.Tensor(beta2, ms.float32)
         self.eps = ms.Tensor(eps, ms.float32)
-        self.beta1_power = ms.Parameter(ms.Tensor(1.0, ms.float32), name='beta1_power')
-        self.beta2_power = ms.Parameter(ms.Tensor(1.0, ms.float32), name='beta2_power')
-        # named as nn.Adam's moments, so checkpoint loading knows them as optimizer state
-        self.moment1 = self._parameters.clone(prefix='moment1', init='zeros')
-        self.moment2 = self._parameters.clone(prefix='moment2', init='zeros')
+        self._adam_state()
 
     @ms.jit
     def construct(self, gradients):
@@ -231,10 +234,7 @@ class Lamb(TorchSemantics):
         self.clip_grads = max_grad_norm is not None
         self.trust_clip = bool(trust_clip)
         self.adapt = tuple(on or bool(always_adapt) for on in self.decay_on)
-        self.beta1_power = ms.Parameter(ms.Tensor(1.0, ms.float32), name='beta1_power')
-        self.beta2_power = ms.Parameter(ms.Tensor(1.0, ms.float32), name='beta2_power')
-        self.moment1 = self._parameters.clone(prefix='moment1', init='zeros')
-        self.moment2 = self._parameters.clone(prefix='moment2', init='zeros')
+        self._adam_state()
 
     @ms.jit
     def construct(self, gradients):
