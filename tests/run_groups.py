@@ -28,7 +28,8 @@ ROOT = os.path.dirname(HERE)
 #: the Grad-CAM and report tests share its process for their ResNet-18 and Swin-T runs), the
 #: ResNet-50 ones (twelve configs trained a step each, optimizers, weight conversion), and the
 #: modules that train many small runs (end to end, resume, plan, disk faults).
-ALONE = [['test_swin.py', 'test_cam.py', 'test_report.py'], ['test_seed_configs.py', 'test_optimizers.py', 'test_weights.py'],
+ALONE = [['test_swin.py', 'test_cam.py', 'test_report.py'], ['test_seed_configs.py', 'test_optimizers.py', 'test_weights.py',
+          'test_pretrained.py', 'test_resnet_variants.py'],
          ['test_train_e2e.py', 'test_resume.py', 'test_plan.py', 'test_disk_safety.py',
           'test_runtime.py', 'test_distributed.py']]
 #: pytest's order of the summary counts.
