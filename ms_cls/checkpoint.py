@@ -1,6 +1,6 @@
 """The ms_cls .ckpt format: writing, copying, reading and loading it into a network.
 
-An ms_cls checkpoint is a MindSpore .ckpt whose parameter names are MindCV's, plus one string
+An ms_cls checkpoint is a MindSpore .ckpt (written with MindSpore's CRC32, checked at load) whose parameter names are MindCV's, plus one string
 entry ``ms_cls_meta`` (JSON, see ``make_meta``) so that class names travel with the weights. Other
 entries are recognised by prefix: ``ema.*`` (MindCV's averaged weights), ``raw.*`` (an ms_cls EMA
 run's weights before averaging; its main weights are the averaged ones) and optimizer state
@@ -21,7 +21,7 @@ import mindspore as ms
 from mindspore import log as ms_log
 from mindspore.train import serialization as _serialization
 
-from .errors import ConfigError
+from .errors import ConfigError, UnreadableCheckpoint
 from .fileio import atomic_path, atomic_write, stale_temp_files
 
 META_KEY = 'ms_cls_meta'
@@ -32,6 +32,10 @@ BIAS_TABLE = 'relative_position_bias_table'
 SWIN_CONSTANTS = ('.relative_bias.index', '.attn_mask')  # MindCV keeps them as Parameters
 META_FIELDS = ('classes', 'epoch', 'ema', 'metrics', 'step', 'best', 'seed')
 CHECKPOINT_NAME = re.compile(r'latest|best|epoch_\d+')   # what training writes, less '.ckpt'
+#: ``mindspore.save_checkpoint(crc_check=True)`` ends the file with this tag and 10 CRC bytes.
+CRC_TAG, CRC_TAIL = b'crc_num', 17
+#: What a folder holding a training run contains, best first (the checkpoint to name instead).
+RUN_CHECKPOINTS = ('best.ckpt', 'latest.ckpt')
 
 
 def available_memory():
@@ -112,26 +116,31 @@ def save_checkpoint(cell, path, meta=None, extra=None):
         raise ConfigError(f"Checkpoint file {path!r}: the name must end in .ckpt (MindSpore "
                           f"reads no other), e.g. {os.path.splitext(path)[0]}.ckpt.")
     entries = {META_KEY: json.dumps(make_meta(**(meta or {}))), **(extra or {})}
-    with atomic_path(path) as tmp, _quiet_save_failure():
+    with atomic_path(path) as tmp, _quiet_failure('Failed to save the checkpoint file'):
         try:
-            ms.save_checkpoint(cell, tmp, append_dict=entries)
+            ms.save_checkpoint(cell, tmp, append_dict=entries, crc_check=True)
         except BaseException:
             if os.path.exists(_mindspore_temp(tmp)):
                 os.remove(_mindspore_temp(tmp))
             raise
 
 
-class _SaveFailureFilter(logging.Filter):
-    """Drops MindSpore's 'Failed to save the checkpoint file <temporary name>' line: a failed
-    save is reported once, by ms_cls, under the checkpoint's own name."""
+class _FailureFilter(logging.Filter):
+    """Drops MindSpore's log line about a failed save or load ('Failed to save the checkpoint
+    file <temporary name>', 'Failed to read ... May not have permission' for a CRC mismatch):
+    ms_cls reports the failure once, under the checkpoint's own name and with its real cause."""
+
+    def __init__(self, start):
+        super().__init__()
+        self.start = start
 
     def filter(self, record):
-        return not record.getMessage().startswith('Failed to save the checkpoint file')
+        return not record.getMessage().startswith(self.start)
 
 
 @contextlib.contextmanager
-def _quiet_save_failure():
-    logger, quiet = ms_log._get_logger(), _SaveFailureFilter()
+def _quiet_failure(start):
+    logger, quiet = ms_log._get_logger(), _FailureFilter(start)
     logger.addFilter(quiet)
     try:
         yield
@@ -164,19 +173,63 @@ def copy_checkpoint(src, dst):
     atomic_write(dst, partial(shutil.copyfile, src))
 
 
+def check_checkpoint_file(path, source='Checkpoint'):
+    """ConfigError unless ``path`` is a file: a folder is named as one (a run's folder with the
+    checkpoint in it to give instead), anything else as not found."""
+    if os.path.isfile(path):
+        return
+    if os.path.isdir(path):
+        inside = next((n for n in RUN_CHECKPOINTS if os.path.isfile(os.path.join(path, n))), None)
+        raise ConfigError(f"{source} {path} is a folder, not a checkpoint file" + (
+            f"; it holds a run: give {os.path.join(path, inside)} (or another .ckpt in it)"
+            if inside else "; give the .ckpt file itself") + ".")
+    raise ConfigError(f"{source} not found: {path}")
+
+
+def has_crc(path):
+    """True when ``path`` ends with MindSpore's CRC32 tag (ms_cls checkpoints since the CRC was
+    added). Older ones and MindCV's published files have none: loading them with
+    ``crc_check=True`` would only log a warning, so they are read without the check."""
+    with open(path, 'rb') as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < CRC_TAIL:
+            return False
+        f.seek(-CRC_TAIL, os.SEEK_END)
+        return f.read(len(CRC_TAG)) == CRC_TAG
+
+
 def read_checkpoint(path):
-    """-> (parameters: dict name -> Parameter, meta: ``make_meta``'s dict). Clear errors for
-    missing or unreadable files; a checkpoint without ms_cls meta (MindCV's) gets the defaults."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"Checkpoint not found: {path}")
+    """-> (parameters: dict name -> Parameter, meta: ``make_meta``'s dict). A missing, empty,
+    truncated or damaged file (CRC mismatch) is an UnreadableCheckpoint naming the file; a
+    checkpoint without ms_cls meta (MindCV's) gets the defaults."""
+    check_checkpoint_file(path)
+    if os.path.getsize(path) == 0:
+        raise UnreadableCheckpoint(path, "is empty (0 bytes): not a MindSpore checkpoint")
     try:
-        entries = ms.load_checkpoint(path)
+        with _quiet_failure('Failed to read the checkpoint file'):
+            entries = ms.load_checkpoint(path, crc_check=has_crc(path))
     except (ValueError, RuntimeError, OSError) as err:
-        raise ConfigError(f"Cannot read checkpoint {path}: {err}") from None
+        raise UnreadableCheckpoint(path, _unreadable_reason(err)) from None
     stored = entries.get(META_KEY)
     meta = _parse_meta(stored, path) if isinstance(stored, str) else make_meta()
     params = {k: v for k, v in entries.items() if isinstance(v, ms.Parameter)}
     return params, meta
+
+
+def _unreadable_reason(err):
+    """MindSpore's load error -> what it means, in words about the file (MindSpore reports a
+    CRC mismatch as a permission problem, an empty entry list as a filter_prefix mistake)."""
+    cause = f"{err} {err.__cause__ or ''}"
+    if 'crc check' in cause:
+        return ("is damaged: its CRC32 does not match its contents (bytes changed after it was "
+                "written); use another checkpoint of the run (an epoch_N.ckpt, best.ckpt)")
+    if 'dict is empty' in cause:
+        return "is empty or not a MindSpore checkpoint (no entries in it)"
+    if isinstance(err.__cause__, PermissionError) or isinstance(err, PermissionError):
+        return "cannot be opened: no permission to read it"
+    if 'may be corrupted' in cause or 'cannot be parsed' in cause:
+        return "is truncated or corrupt (MindSpore cannot parse it)"
+    return f"cannot be read: {err}"
 
 
 def ema_weights(params, path, option='use_ema'):

@@ -26,6 +26,15 @@ class ConfigError(UserError, ValueError):
     """A config value or key (or a command-line option) that ms_cls cannot use."""
 
 
+class UnreadableCheckpoint(ConfigError):
+    """A checkpoint file that exists but cannot be read (empty, truncated, damaged);
+    ``reason`` says which, so ``--resume auto`` can name it and use another."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"Checkpoint {path} {reason}.")
+        self.path, self.reason = path, reason
+
+
 class ImageLoadError(UserError, RuntimeError):
     """An image file that Pillow cannot decode."""
 

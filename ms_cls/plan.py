@@ -10,6 +10,7 @@ import os
 import random
 from dataclasses import dataclass, field
 
+from .checkpoint import check_checkpoint_file
 from .config import (IGNORED_KEYS, UNSUPPORTED_KEYS, check_top_level_names, ignored_keys_note,
                      run_work_dir)
 from .errors import ConfigError
@@ -277,8 +278,8 @@ def check_sections(cfg):
     if resume_from is not None and not isinstance(resume_from, str):
         raise ConfigError(f"{cfg.where('resume_from')} = {resume_from!r}: give 'auto' (the "
                           "newest checkpoint of the work dir) or a checkpoint path.")
-    if resume_from not in (None, 'auto') and not os.path.isfile(resume_from):
-        raise ConfigError(f"resume_from: checkpoint not found: {resume_from}")
+    if resume_from not in (None, 'auto'):
+        check_checkpoint_file(resume_from, 'resume_from: checkpoint')
 
 
 def _check_evaluation(evaluation):

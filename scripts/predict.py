@@ -8,7 +8,8 @@ defaults to the (first) config's data.test.data_prefix. --topk K adds LABEL_1..L
 best first, next to the top-1 LABEL column. An unreadable image stops the run before anything is
 predicted; --skip-unreadable leaves such images out of the CSV and lists them in
 <out>.unreadable.txt instead. --pseudo-labels pl.txt [--threshold 0.9] also writes the confident
-predictions as an ann file, to train on with a list under data.train.
+predictions as an ann file, to train on with a list under data.train. An existing --out is
+kept unless --overwrite is given.
 """
 import argparse
 import os
@@ -28,6 +29,7 @@ def main():
     parser.add_argument('--configs', nargs='+', metavar='CFG', help='one config per checkpoint')
     parser.add_argument('--img-dir', help='folder of test images (flat or nested)')
     parser.add_argument('--out', default='submission.csv', help='CSV to write')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing --out')
     parser.add_argument('--weights', nargs='+', type=float, help='one weight per checkpoint')
     parser.add_argument('--tta', nargs='+', default=[], metavar='MODE', help='flip, multi-scale')
     parser.add_argument('--columns', default='id,label', help='names of the id and label columns')
@@ -55,7 +57,7 @@ def main():
                            args.workers, args.tta, args.weights, args.cfg_options, args.columns,
                            args.id_format, args.label_format, args.topk, args.probs,
                            args.skip_unreadable, pseudo_labels=args.pseudo_labels,
-                           threshold=args.threshold)
+                           threshold=args.threshold, overwrite=args.overwrite)
     return run_cli(run)
 
 

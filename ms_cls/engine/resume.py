@@ -10,12 +10,12 @@ run repeats exactly what an uninterrupted one would have done.
 import contextlib
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mindspore as ms
 
 from ..checkpoint import EMA_PREFIX, RAW_PREFIX, read_checkpoint
-from ..errors import ConfigError, OutputExists
+from ..errors import ConfigError, OutputExists, UnreadableCheckpoint
 from .callbacks import numbered_checkpoints
 
 RECOVERY = 'recovery.ckpt'
@@ -29,14 +29,24 @@ REBUILT = ('learning_rate',)
 
 @dataclass
 class ResumePoint:
-    """Where a resumed run continues: the checkpoint, its entries and meta."""
+    """Where a resumed run continues: the checkpoint, its entries and meta; ``skipped`` lists
+    the unreadable checkpoints ('auto' passed over), as (path, reason)."""
     path: str
     params: dict
     meta: dict
+    skipped: list = field(default_factory=list)
 
     @property
     def step(self):
         return int(self.meta.get('step') or 0)
+
+    @property
+    def skipped_line(self):
+        """One line naming the checkpoints passed over, why, and the one used; '' if none."""
+        if not self.skipped:
+            return ''
+        return (f"WARNING: --resume auto skipped {_listed(self.skipped)}; left as they are, "
+                f"resuming from {self.path} instead.")
 
 
 def find_resume(resume_from, work_dir):
@@ -44,20 +54,52 @@ def find_resume(resume_from, work_dir):
 
     'auto' takes the checkpoint of the work dir with the most steps done (latest.ckpt, a
     recovery checkpoint written at a signal, the newest iter_{n}.ckpt); with none there it
-    starts a new run.
+    starts a new run. One of them unreadable (cut short by a full disk, damaged) does not stop
+    it: the kept epoch_{n}/iter_{n} checkpoints are tried too, newest first, and the point
+    lists what it passed over. Nothing is deleted: the files are the user's.
     """
     if not resume_from:
         return None
     if resume_from != 'auto':
-        if not os.path.isfile(resume_from):
-            raise ConfigError(f"resume_from: checkpoint not found: {resume_from}")
         return ResumePoint(resume_from, *read_checkpoint(resume_from))
     candidates = [os.path.join(work_dir, n) for n in (LATEST, RECOVERY)]
     candidates += numbered_checkpoints(work_dir, 'iter')[-1:]
-    points = [ResumePoint(path, *read_checkpoint(path))
-              for path in candidates if os.path.isfile(path)]
+    points, skipped = _read_points([p for p in candidates if os.path.isfile(p)])
+    if skipped:
+        older = [p for p in numbered_checkpoints(work_dir, 'epoch')
+                 + numbered_checkpoints(work_dir, 'iter') if p not in candidates]
+        for path in sorted(older, key=os.path.getmtime, reverse=True):
+            found, unreadable = _read_points([path])
+            points += found
+            skipped += unreadable
+            if found:
+                break
     points = [p for p in points if p.meta.get('step') is not None]
-    return max(points, key=lambda p: p.step) if points else None
+    if not points and skipped:
+        raise ConfigError(
+            f"--resume auto: no readable checkpoint in {work_dir}: {_listed(skipped)}; left as "
+            "they are. Resume from another copy with --resume-from FILE, or start a new run "
+            "with another --work-dir.")
+    if not points:
+        return None
+    point = max(points, key=lambda p: p.step)
+    point.skipped = skipped
+    return point
+
+
+def _read_points(paths):
+    """-> (ResumePoints of the readable ``paths``, [(path, reason)] of the others)."""
+    points, skipped = [], []
+    for path in paths:
+        try:
+            points.append(ResumePoint(path, *read_checkpoint(path)))
+        except UnreadableCheckpoint as err:
+            skipped.append((path, err.reason))
+    return points, skipped
+
+
+def _listed(skipped):
+    return '; '.join(f"{os.path.basename(path)}, which {reason}" for path, reason in skipped)
 
 
 def check_new_run(work_dir, config_name):

@@ -243,6 +243,8 @@ def build_training(plan, data, log):
 def resume_state(plan, point, model, callbacks, state, log):
     """Put the checkpoint's weights, optimizer state, EMA averages, position and best-so-far
     back; the schedules follow from the step count."""
+    if point.skipped:
+        log.info(point.skipped_line)
     ema = next((c for c in callbacks if isinstance(c, EMAHook)), None)
     restore(point, model.train_network, ema)
     meta = point.meta

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config, parse_options
-from ..errors import ConfigError, ImageLoadError, SubmissionError
+from ..errors import ConfigError, ImageLoadError, OutputExists, SubmissionError
 from ..data.datasets import (CustomDataset, class_number, image_load_error, list_images,
                              other_files_warning)
 from ..data.scan import checkpoint_check
@@ -270,17 +270,21 @@ def default_img_dir(config, cfg_options=None):
 def predict_submission(configs, checkpoints, out, img_dir=None, batch_size=32, workers=2, tta=(),
                        weights=None, cfg_options=None, columns=('id', 'label'), id_format='name',
                        label_format='index', topk=1, probs_out=None, skip_unreadable=False,
-                       log=print, pseudo_labels=None, threshold=0.9):
+                       log=print, pseudo_labels=None, threshold=0.9, overwrite=False):
     """The whole ``scripts/predict.py`` run; returns the frame written to ``out``.
 
     What can be checked without the models (flags, ids, image files) is checked first; nothing is
-    written unless the full CSV passed ``check_against_folder``. The CSV is written last.
+    written unless the full CSV passed ``check_against_folder``. The CSV is written last. An
+    existing ``out`` is replaced only with ``overwrite`` (--overwrite), as train.py keeps a run.
     """
     options = cfg_options if isinstance(cfg_options, dict) else parse_options(cfg_options)
     columns, tta = check_columns(columns), check_tta(tta)
     _choice(id_format, ID_FORMATS, '--id-format')
     _choice(label_format, LABEL_FORMATS, '--label-format')
     check_topk(topk)
+    if os.path.isfile(out) and not overwrite:
+        raise OutputExists(f"--out {out} exists; pass --overwrite to replace it (it is replaced "
+                           "once the new CSV is complete), or give another --out.")
     img_dir = img_dir or default_img_dir(configs[0], options)
     if not os.path.isdir(img_dir):
         raise ConfigError(f"--img-dir {img_dir!r}: folder not found (the default is the "

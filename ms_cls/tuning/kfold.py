@@ -93,7 +93,7 @@ def run_kfold(config, k=5, seed=0, out_dir=None, cfg_options=None, test_out=None
         from ..evaluation.submission import predict_submission
         predict_submission([v.config_path for v in sweep.variants],
                            [os.path.join(v.work_dir, 'best.ckpt') for v in sweep.variants],
-                           test_out, log=log)
+                           test_out, log=log, overwrite=True)   # a restarted k-fold redoes it
     return cv
 
 

@@ -11,7 +11,8 @@ import hashlib
 import json
 import os
 
-from ..checkpoint import HEAD_PREFIX, make_meta, read_checkpoint, save_checkpoint
+from ..checkpoint import (HEAD_PREFIX, check_checkpoint_file, make_meta, read_checkpoint,
+                          save_checkpoint)
 from ..errors import ConfigError
 from . import download
 
@@ -27,8 +28,8 @@ def check_reference(ref, source):
                           "torchvision://NAME or mindcv://NAME.")
     if download.is_remote(ref):
         download.resolve_url(ref)   # an unknown model name or scheme fails here
-    elif not os.path.isfile(ref):
-        raise ConfigError(f"{source}: checkpoint not found: {ref}")
+    else:
+        check_checkpoint_file(ref, f"{source}: checkpoint")
     if not _suffix(ref):
         raise ConfigError(f"{source} {ref}: use a MindSpore .ckpt or a PyTorch .pth, .pt or "
                           ".safetensors file.")
