@@ -48,6 +48,7 @@ def test_two_runs_into_one_work_dir_and_a_killed_runs_lock(tiny_demo, tmp_path):
     with open(log_path, 'w') as out:
         first = subprocess.Popen(slow, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                  env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    seconds = []
     try:
         deadline = time.time() + 300
         while 'Epoch:[  1/100], step:[    2/    5]' not in log_path.read_text():
@@ -57,15 +58,16 @@ def test_two_runs_into_one_work_dir_and_a_killed_runs_lock(tiny_demo, tmp_path):
         seconds = [subprocess.Popen(a, cwd=ROOT, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
                    for a in (args, args + ['--resume', 'auto'])]
-        outs = [(p.wait(timeout=300), p.stdout.read()) for p in seconds]
+        outs = [(p.communicate(timeout=300)[0], p.returncode) for p in seconds]
         assert first.poll() is None, 'the first run ended before the second ones were refused'
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=60)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-    for code, out in outs:
+        for process in [first] + seconds:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for out, code in outs:
         assert_one_error_line(code, out, f'pid {first.pid}', 'started', '--work-dir')
         assert 'train: ' not in out and 'decode' not in out.lower()   # no image was read
     assert len([n for n in os.listdir(work) if n.endswith('.log')]) == 1   # the first's only
