@@ -18,6 +18,7 @@ import sys
 import time
 
 from .errors import ConfigError, UserError
+from .workdir import check_free, check_work_dir
 
 #: Multi-node settings, read from the environment as torch's and mmcls's launchers do.
 NODE_VARS = ('NNODES', 'NODE_RANK', 'MASTER_ADDR', 'MASTER_PORT')
@@ -104,6 +105,8 @@ def _workers_of(pid):
 def launch(workers, script, argv, work_dir, environ=None):
     """Run ``script argv`` in ``workers`` data-parallel processes under msrun; a failure or a
     signal raises LaunchFailed with the exit code to end with."""
+    check_work_dir(work_dir)
+    check_free(work_dir)   # rank 0 locks it; a held work dir gets no msrun_ folder
     environ = dict(os.environ if environ is None else environ)
     log_dir = os.path.join(work_dir, LOG_PREFIX + time.strftime('%Y%m%d_%H%M%S'))
     while os.path.exists(log_dir):

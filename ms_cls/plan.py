@@ -30,6 +30,7 @@ from .models.builder import PretrainedSpec, build_loss, build_model, pretrained_
 from .runtime import init_context
 from .validation import check_keys, positive_int, where
 from .weights.sources import check_reference
+from .workdir import check_work_dir
 
 #: The callbacks of a run, in the order they run at each step and epoch end (mmcls's
 #: ``register_training_hooks`` priorities): the position sets the global step (and stops on a
@@ -106,6 +107,8 @@ def build_plan(cfg, work_dir=None, validate=True):
     ``validate=False`` (train.py --no-validate) leaves data.val out: no validation, no
     best.ckpt."""
     check_sections(cfg)
+    work_dir = run_work_dir(cfg, work_dir)
+    check_work_dir(work_dir)
     seed = cfg.get('seed')
     check_top_level_names(cfg)
     warnings = []
@@ -143,7 +146,7 @@ def build_plan(cfg, work_dir=None, validate=True):
                   # rank 0 writes the run's files
                   and (name not in ('checkpoint', 'tensorboard') or cluster.main))
     return RunPlan(
-        config=cfg, work_dir=run_work_dir(cfg, work_dir),
+        config=cfg, work_dir=work_dir,
         device=device, mode=cfg.get('mode', 'graph'), cluster=cluster, seed=seed,
         net=net, num_classes_where=where(cfg.model.head, 'num_classes'),
         loss_fn=build_loss(cfg.model),

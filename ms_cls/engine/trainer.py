@@ -31,6 +31,7 @@ from ..checkpoint import load_weights, remove_stale_temps, save_checkpoint
 from ..weights.sources import pretrained_params
 from ..plan import build_plan
 from ..runtime import graph_dumps_in, onednn_note
+from ..workdir import hold_work_dir
 from .callbacks import CheckpointSaver, MomentumSchedule, RunState, StepPosition, TrainMonitor
 from .ema import EMAHook
 from .precise_bn import PreciseBNHook
@@ -53,10 +54,15 @@ def train(cfg, work_dir=None, validate=True):
     """Train as the config says; returns a summary dict (best top-1, its epoch, paths).
     ``validate=False``: no validation during training (mmcls's --no-validate).
 
-    Nothing is written, not even the work dir, until the config and the data have passed every
-    check.
+    Nothing is written until the config and the data have passed every check, but the work
+    dir's lock (``ms_cls.workdir``): it is taken before any image is read, so a second run into
+    the same work dir stops at once, and removed at the end (with the work dir if still empty).
     """
-    return run(build_plan(cfg, work_dir, validate))
+    plan = build_plan(cfg, work_dir, validate)
+    with hold_work_dir(plan.work_dir, plan.cluster) as took_over:
+        if took_over:
+            plan.notes.append(took_over)
+        return run(plan)
 
 
 @dataclass
