@@ -29,7 +29,8 @@ from .log import DIVERGED, TOP1, TOP5
 @dataclass
 class RunState:
     """What the callbacks share: the position, the last validation result, the best one, a
-    divergence, an interruption (the signal's name)."""
+    divergence, an interruption (the signal's name) and the step it stopped training after (0
+    when it came after an epoch's last step: that epoch is validated and saved as usual)."""
     steps_per_epoch: int = 1
     global_step: int = 0
     epoch: int = 0
@@ -39,6 +40,7 @@ class RunState:
     best_epoch: int = 0
     diverged: str = ''
     interrupted: str = ''
+    stopped_at: int = 0
     arm_signals: object = None    # re-installs the stop-on-signal handlers (engine/resume.py)
 
     def step_in_epoch(self, global_step):
@@ -74,6 +76,7 @@ class StepPosition(Callback):
     def on_train_step_end(self, run_context):
         self.state.global_step = run_context.original_args().cur_step_num
         if self.state.interrupted:
+            self.state.stopped_at = self.state.global_step
             run_context.request_stop()
 
 
@@ -172,7 +175,7 @@ class TrainMonitor(Callback):
 
     def on_train_epoch_end(self, run_context):
         cb = run_context.original_args()
-        if self.state.diverged or self.state.interrupted \
+        if self.state.diverged or self.state.stopped_at \
                 or not self.state.epoch_ends(cb.cur_step_num):
             return
         self.epoch_open = False
@@ -219,8 +222,6 @@ class CheckpointSaver(Callback):
         self.max_keep = int(max_keep_ckpts)
         self.log = log
         self.seed = seed
-        # a resumed run keeps counting its own
-        self.kept = numbered_checkpoints(work_dir, 'epoch' if by_epoch else 'iter')
 
     def meta(self, epoch, step):
         return make_meta(classes=self.classes, epoch=epoch, ema=self.ema is not None,
@@ -232,10 +233,14 @@ class CheckpointSaver(Callback):
             return None
         return self.ema.raw_weights() if self.ema.swapped else self.ema.averages()
 
-    def keep(self, path):
-        self.kept.append(path)
-        while 0 < self.max_keep < len(self.kept):
-            os.remove(self.kept.pop(0))
+    def prune(self):
+        """Keep the newest ``max_keep`` numbered checkpoints in the work dir. Counted on disk, so
+        a re-written file is counted once and a resumed run keeps counting its own (the later
+        ones of a timeline it abandoned were set aside, engine/resume.py)."""
+        if self.max_keep > 0:
+            kind = 'epoch' if self.by_epoch else 'iter'
+            for path in numbered_checkpoints(self.work_dir, kind)[:-self.max_keep]:
+                os.remove(path)
 
     def on_train_step_end(self, run_context):
         cb = run_context.original_args()
@@ -245,11 +250,11 @@ class CheckpointSaver(Callback):
         path = os.path.join(self.work_dir, f'iter_{step}.ckpt')
         save_checkpoint(cb.train_network, path,
                         self.meta(step // self.state.steps_per_epoch, step), self.ema_entries())
-        self.keep(path)
+        self.prune()
 
     def on_train_epoch_end(self, run_context):
         cb = run_context.original_args()
-        if self.state.diverged or self.state.interrupted \
+        if self.state.diverged or self.state.stopped_at \
                 or not self.state.epoch_ends(cb.cur_step_num):
             return
         epoch = self.state.epoch_of(cb.cur_step_num)
@@ -260,7 +265,7 @@ class CheckpointSaver(Callback):
                               or (self.save_last and epoch == self.max_epochs)):
             path = os.path.join(self.work_dir, f'epoch_{epoch}.ckpt')
             copy_checkpoint(latest, path)
-            self.keep(path)
+            self.prune()
         if self.state.val and self.state.best_epoch == epoch:
             copy_checkpoint(latest, os.path.join(self.work_dir, 'best.ckpt'))
             if self.log:

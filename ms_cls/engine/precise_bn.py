@@ -125,7 +125,7 @@ class PreciseBNHook(Callback):
         epoch = step // self.state.steps_per_epoch
         # after a signal only this process got here: a sum over processes would wait forever
         if not self.state.epoch_ends(step) or epoch % self.spec.interval \
-                or self.state.interrupted or self.state.diverged:
+                or self.state.stopped_at or self.state.diverged:
             return
         loader = self.loader_of(epoch - 1)
         count = self.spec.batches(self.batch_size, self.cluster.size, loader.get_dataset_size())

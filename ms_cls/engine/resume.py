@@ -9,17 +9,19 @@ run repeats exactly what an uninterrupted one would have done.
 """
 import contextlib
 import os
+import re
 import signal
 from dataclasses import dataclass, field
 
 import mindspore as ms
 
-from ..checkpoint import EMA_PREFIX, RAW_PREFIX, read_checkpoint
+from ..checkpoint import EMA_PREFIX, RAW_PREFIX, copy_checkpoint, read_checkpoint
 from ..errors import ConfigError, OutputExists, UnreadableCheckpoint
 from .callbacks import numbered_checkpoints
 
 RECOVERY = 'recovery.ckpt'
 LATEST = 'latest.ckpt'
+BEST = 'best.ckpt'
 #: Files that mean a work dir holds a run that a new one would overwrite.
 RUN_FILES = ('latest.ckpt', 'best.ckpt', RECOVERY)
 #: Train-network entries rebuilt from the config instead of read back (the lr array's length
@@ -142,6 +144,67 @@ def restore(point, train_network, ema=None):
         raise ConfigError(f"Cannot resume from {point.path}: the config has an EMAHook but the "
                           "checkpoint holds no EMA averages (it was written without one).")
     ema.restore(averages)
+
+
+def checkpoint_step(path, steps_per_epoch):
+    """The global step a work dir's checkpoint was written at: from its name (epoch_{n}.ckpt,
+    iter_{n}.ckpt) or its meta; None when unreadable (it is left where it is)."""
+    match = re.fullmatch(r'(epoch|iter)_(\d+)\.ckpt', os.path.basename(path))
+    if match:
+        return int(match.group(2)) * (steps_per_epoch if match.group(1) == 'epoch' else 1)
+    try:
+        return int(read_checkpoint(path)[1].get('step') or 0)
+    except ConfigError:
+        return None
+
+
+def set_aside_abandoned(work_dir, point, steps_per_epoch, log):
+    """A run resumed from an older checkpoint (``--resume-from W/epoch_1.ckpt``) abandons what
+    was trained after it: the work dir's checkpoints of later steps (epoch_{n}, iter_{n},
+    latest, best, recovery) are moved, never deleted, to ``abandoned_after_step_{S}/``, so the
+    work dir holds the run as it stands: max_keep_ckpts counts its own files, ``--resume
+    auto`` cannot pick the abandoned latest.ckpt, and best.ckpt is never a later epoch's that
+    the resumed run re-trained. -> the names moved."""
+    names = [n for n in sorted(os.listdir(work_dir))
+             if n.endswith('.ckpt') and os.path.isfile(os.path.join(work_dir, n))]
+    later = [n for n in names
+             if (checkpoint_step(os.path.join(work_dir, n), steps_per_epoch) or 0) > point.step]
+    if not later:
+        return []
+    base = folder = os.path.join(work_dir, f'abandoned_after_step_{point.step}')
+    number = 1
+    while os.path.exists(folder):
+        number += 1
+        folder = f'{base}_{number}'
+    os.makedirs(folder)
+    for name in later:
+        os.replace(os.path.join(work_dir, name), os.path.join(folder, name))
+    log(f"Resuming from step {point.step}: the checkpoints of the later steps it re-trains "
+        f"({', '.join(later)}) were moved to {folder}")
+    return later
+
+
+def restore_best(work_dir, point, state, log):
+    """best.ckpt must hold the best epoch of the resumed run (``state``'s, from the resume
+    point's meta). When it is missing (set aside as a later epoch's), it is copied again from
+    that epoch's checkpoint; when no file holds that epoch any more (pruned by max_keep_ckpts),
+    the best starts again from the resumed epochs, with a warning, rather than name a best
+    that best.ckpt does not hold."""
+    best = os.path.join(work_dir, BEST)
+    if not state.best_epoch or os.path.isfile(best):
+        return
+    end = state.best_epoch * state.steps_per_epoch
+    for path in (os.path.join(work_dir, f'epoch_{state.best_epoch}.ckpt'), point.path):
+        is_epoch_end = re.fullmatch(r'(epoch_\d+|latest|best)\.ckpt', os.path.basename(path))
+        if is_epoch_end and os.path.isfile(path) and checkpoint_step(path, state.steps_per_epoch) == end:
+            copy_checkpoint(path, best)
+            log(f"best.ckpt: epoch {state.best_epoch}'s (accuracy_top-1 {state.best_top1:.3f}), "
+                f"copied from {path}")
+            return
+    log(f"WARNING: no checkpoint of epoch {state.best_epoch} (the best so far, accuracy_top-1 "
+        f"{state.best_top1:.3f}) is left in {work_dir}; best.ckpt will hold the best of the "
+        f"epochs from step {point.step} on.")
+    state.best_top1, state.best_epoch = -1.0, 0
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

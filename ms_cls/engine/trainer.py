@@ -39,8 +39,8 @@ from .tensorboard import TensorboardLogger, optimizer_momentum
 from .log import IMAGE_LOAD, SAVE_FAILED, RunLog
 from .optim import build_optimizer
 from .sink import fit_calls, sink_steps
-from .resume import (RECOVERY, check_new_run, exit_code, find_resume, restore,
-                     stop_on_signals)
+from .resume import (LATEST, RECOVERY, check_new_run, exit_code, find_resume, restore,
+                     restore_best, set_aside_abandoned, stop_on_signals)
 
 
 #: Printed before the first step, which compiles the training graph (first step measured on 2
@@ -115,6 +115,9 @@ def run(plan):
         cluster.barrier()   # every process has checked the work dir before rank 0 writes it
         if cluster.main:
             write_run_files(plan, data, log, state.global_step if point else None)
+            if point is not None:
+                set_aside_abandoned(plan.work_dir, point, data.steps_per_epoch, log.info)
+                restore_best(plan.work_dir, point, state, log.info)
         with graph_dumps_in(plan.work_dir):   # a graph that fails to compile dumps here
             return fit(plan, data, model, callbacks, state, log)
     finally:
@@ -185,9 +188,10 @@ def _metrics(head, num_classes, cluster, state):
     ``Model.fit`` validates even after a signal stopped the epoch early; then rank 0 alone is
     validating (the other ranks let the signal pass and are at their next step's gradient
     sum), so the counts are not summed: two different collectives would meet and fail
-    (measured: "RunRingAllReduce Memcpy error") before rank 0 wrote its recovery checkpoint."""
+    (measured: "RunRingAllReduce Memcpy error") before rank 0 wrote its recovery checkpoint.
+    A signal during validation stopped no step: every process validates whole and sums."""
     def total(values):
-        return values if state.interrupted else cluster.all_sum(values)
+        return values if state.stopped_at else cluster.all_sum(values)
 
     total = total if cluster.parallel else None
     metrics = {'top_1': TopKAccuracy(1, total)}
@@ -326,7 +330,10 @@ def fit(plan, data, model, callbacks, state, log):
     if state.diverged:
         raise TrainingDiverged(state.diverged)
     if state.interrupted and plan.cluster.main:
-        save_recovery(plan, model, callbacks, state, log)
+        if state.stopped_at or state.global_step < plan.max_epochs * steps:
+            save_recovery(plan, model, callbacks, state, log)   # raises Interrupted
+        log.info(f"{state.interrupted} came after the last step; the last epoch was validated "
+                 "and saved, so the run is complete.")
     summary = summary_of(plan, state, (time.time() - start) / 60)
     if state.best_epoch:
         log.info(f"Done in {summary['minutes']:.1f} min: best accuracy_top-1 "
@@ -341,18 +348,24 @@ def summary_of(plan, state, minutes):
 
 
 def save_recovery(plan, model, callbacks, state, log):
-    """The checkpoint of the step training stopped after, and the command that resumes it."""
-    saver = next(c for c in callbacks if isinstance(c, CheckpointSaver))
-    path = os.path.join(plan.work_dir, RECOVERY)
+    """The checkpoint of the step training stopped after, and the command that resumes it. A
+    signal after an epoch's last step (in its validation) stopped no step: that epoch was
+    validated and saved as usual, and latest.ckpt resumes it."""
     epoch = state.global_step // state.steps_per_epoch
-    save_checkpoint(model.train_network, path, saver.meta(epoch, state.global_step),
-                    saver.ema_entries())
+    path = os.path.join(plan.work_dir, LATEST)
+    if state.stopped_at:
+        saver = next(c for c in callbacks if isinstance(c, CheckpointSaver))
+        path = os.path.join(plan.work_dir, RECOVERY)
+        save_checkpoint(model.train_network, path, saver.meta(epoch, state.global_step),
+                        saver.ema_entries())
     config = os.path.join(plan.work_dir, os.path.basename(plan.config.filename or 'config.py'))
     command = (f"bash scripts/run_distribute_train.sh {config} {plan.cluster.size}"
                if plan.cluster.parallel else f"python scripts/train.py {config}") \
         + f" --work-dir {plan.work_dir} --resume auto"
-    message = (f"Interrupted by {state.interrupted} after global step {state.global_step} "
-               f"(epoch {epoch}, step {state.global_step - epoch * state.steps_per_epoch}); "
-               f"saved {path}. Resume with: {command}")
+    where = (f"global step {state.global_step} (epoch {epoch}, step "
+             f"{state.global_step - epoch * state.steps_per_epoch})" if state.stopped_at
+             else f"the end of epoch {epoch}")
+    message = (f"Interrupted by {state.interrupted} after {where}; saved {path}. "
+               f"Resume with: {command}")
     log.error("interrupted", message, console=False, step=state.global_step)
     raise Interrupted(message, exit_code(state.interrupted))
