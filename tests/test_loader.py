@@ -13,7 +13,7 @@ from ms_cls.data.builder import build_dataloader
 from ms_cls.errors import ConfigError
 from ms_cls.data.datasets import CustomDataset, image_load_error, load_rgb
 from ms_cls.data.pipeline import build_pipeline
-from ms_cls.data.seeding import reseed
+from ms_cls.data.seeding import epoch_seed, reseed
 
 AS_DECODED = []        # no transform: TypeCast(float32) + HWC2CHW, so the pixels come back
 RAND_AUG = dict(type='RandAugment', policies=[
@@ -104,12 +104,22 @@ def test_python_op_draws_are_per_row_and_repeat_with_any_workers(same_picture):
     assert not np.array_equal(epoch(same_picture, ops, 2, 8), two)
 
 
-def test_a_run_with_crops_and_rand_augment_repeats_with_two_workers(same_picture):
-    """MindSpore's own random ops (the crop, the flip) repeat for a fixed number of workers;
-    the loader before issue 12 shared one generator between its threads and did not."""
-    ops = build_pipeline([dict(type='RandomResizedCrop', size=16),
-                          dict(type='RandomFlip', flip_prob=0.5), RAND_AUG])
-    assert np.array_equal(epoch(same_picture, ops, 2, 3), epoch(same_picture, ops, 2, 3))
+def test_crops_flips_and_rand_augment_repeat_with_any_number_of_workers(same_picture):
+    """Issue 23 case 8: every random op ms_cls runs (the crop boxes and flips too, once
+    MindSpore's own ops, which drew per worker thread) draws from (seed, epoch, row position),
+    so two epochs come out the same with 1 or 2 workers (MindSpore allows at most one per core,
+    2 here), and the same again."""
+    ops = build_pipeline([dict(type='RandomResizedCrop', size=16, scale=(0.3, 1.0)),
+                          dict(type='RandomFlip', flip_prob=0.5),
+                          dict(type='RandomFlip', flip_prob=0.5, direction='vertical'),
+                          dict(type='RandomCrop', size=14, padding=2), RAND_AUG])
+
+    def two_epochs(workers):
+        return np.stack([epoch(same_picture, ops, workers, epoch_seed(3, e)) for e in (0, 1)])
+    one = two_epochs(1)
+    assert np.array_equal(one, two_epochs(2)) and np.array_equal(one, two_epochs(2))
+    assert not np.array_equal(one[0], one[1])         # each epoch draws anew
+    assert len({image.tobytes() for image in one[0]}) == len(one[0])
 
 
 def test_any_mindspore_sampler_chooses_the_rows(same_picture):

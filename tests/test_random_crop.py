@@ -1,6 +1,7 @@
 """mmcls RandomCrop in a real ``mindspore.dataset`` pipeline: every output must be a window of
 the image padded as mmcls pads it, and the windows must cover every offset mmcls can draw."""
 import mindspore.dataset as ds
+from mindspore.dataset import vision
 import numpy as np
 import pytest
 
@@ -81,3 +82,13 @@ def test_crop_of_the_image_size_is_the_image():
 def test_bad_arguments_are_config_errors(step, message):
     with pytest.raises(ConfigError, match=message):
         build_pipeline([step])
+
+
+def test_random_resized_crop_falls_back_to_mmcls_centre_crop_then_resizes():
+    """No box of the whole area fits a 2:1 image at aspect 3/4..4/3, so every attempt fails and
+    mmcls takes the centre 20 x 27 window (27 = round(20 * 4/3)), resized as vision.Resize."""
+    image = np.random.default_rng(0).integers(0, 256, (20, 40, 3), dtype=np.uint8)
+    outs = crops(dict(type='RandomResizedCrop', size=(10, 12), scale=(1.0, 1.0)), image, rows=3)
+    expected = vision.Resize((10, 12), vision.Inter.BILINEAR)(image[:, 6:33])
+    for out in outs:
+        np.testing.assert_array_equal(out, expected)

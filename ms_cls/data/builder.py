@@ -321,7 +321,8 @@ class _StartRow:
 
 class _PerRowDraws:
     """A Python op that draws from ``self.rng`` (RandAugment, AutoAugment, ColorJitter,
-    RandomErasing), run on a copy whose generator is seeded from (the op's generator at build
+    RandomErasing, and the crop box, flip and crop offsets of RandomResizedCrop, RandomFlip and
+    RandomCrop), run on a copy whose generator is seeded from (the op's generator at build
     time, the row's position). Its draws then depend on the epoch seed and the position only,
     not on which of the parallel workers gets the row or when: the same with any number of
     workers, and no two rows share a stream. (Sharing one generator between worker threads made

@@ -15,14 +15,15 @@ from ..validation import Registry
 from .auto_augment import AutoAugment, ColorJitter
 from .rand_augment import RandAugment, _bgr_to_rgb
 from .random_erasing import RandomErasing
+from .random_geometry import RandomAreaCrop, RandomCrop, RandomFlip
 
 INTERPOLATIONS = {
     'nearest': vision.Inter.NEAREST, 'bilinear': vision.Inter.BILINEAR,
     'bicubic': vision.Inter.BICUBIC, 'area': vision.Inter.AREA, 'lanczos': vision.Inter.ANTIALIAS,
 }
 BACKENDS = ('cv2', 'pillow')
-PADDING_MODES = {'constant': vision.Border.CONSTANT, 'edge': vision.Border.EDGE,
-                 'reflect': vision.Border.REFLECT, 'symmetric': vision.Border.SYMMETRIC}
+#: RandomCrop's pad_if_needed modes (numpy's np.pad names, which mean what mmcv's do)
+PADDING_MODES = ('constant', 'edge', 'reflect', 'symmetric')
 
 
 def _inter(interpolation):
@@ -55,9 +56,8 @@ def random_resized_crop(size, scale=(0.08, 1.0), ratio=(3. / 4., 4. / 3.), max_a
     _backend(backend)
     if efficientnet_style:
         raise ValueError("efficientnet_style=True is not supported")
-    return [vision.RandomResizedCrop(_hw(size, 'size'), scale=tuple(scale), ratio=tuple(ratio),
-                                     interpolation=_inter(interpolation),
-                                     max_attempts=max_attempts)]
+    return [RandomAreaCrop(scale, ratio, max_attempts, seed=_seed('RandomAreaCrop')),
+            vision.Resize(_hw(size, 'size'), interpolation=_inter(interpolation))]
 
 
 def _padding(padding):
@@ -81,15 +81,12 @@ def random_crop(size, padding=None, pad_if_needed=False, pad_val=0, padding_mode
         raise ValueError(f"padding_mode={padding_mode!r}; use one of {list(PADDING_MODES)}")
     fill = _bgr_to_rgb(pad_val, 'pad_val')
     pad = [] if padding is None else [vision.Pad(_padding(padding), fill, vision.Border.CONSTANT)]
-    return pad + [vision.RandomCrop(_hw(size, 'size'), pad_if_needed=bool(pad_if_needed),
-                                    fill_value=fill, padding_mode=PADDING_MODES[padding_mode])]
+    return pad + [RandomCrop(_hw(size, 'size'), bool(pad_if_needed), fill, padding_mode,
+                             seed=_seed('RandomCrop'))]
 
 
 def random_flip(flip_prob=0.5, direction='horizontal'):
-    flips = {'horizontal': vision.RandomHorizontalFlip, 'vertical': vision.RandomVerticalFlip}
-    if direction not in flips:
-        raise ValueError(f"direction={direction!r}; use 'horizontal' or 'vertical'")
-    return [flips[direction](prob=flip_prob)]
+    return [RandomFlip(flip_prob, direction, seed=_seed('RandomFlip'))]
 
 
 def resize(size, interpolation='bilinear', backend='cv2', adaptive_side='short'):

@@ -25,11 +25,16 @@ def rank_seed(seed, rank):
 
 def reseed(objects, seed):
     """Give every object that draws from ``self.rng`` a generator of its own from ``seed``
-    (salted by its type, so two ops do not draw the same stream)."""
+    (salted by its type, and by its count for a second op of one type such as a horizontal and
+    a vertical RandomFlip, so two ops do not draw the same stream)."""
+    seen = {}
     for obj in objects:
         rng = getattr(obj, 'rng', None)
         if rng is None:
             continue
-        own = zlib.crc32(f'{seed}/{type(obj).__name__}'.encode())
+        name = type(obj).__name__
+        salt = f'{seed}/{name}' + (f'/{seen[name]}' if seen.get(name) else '')
+        seen[name] = seen.get(name, 0) + 1
+        own = zlib.crc32(salt.encode())
         obj.rng = random.Random(own) if isinstance(rng, random.Random) \
             else np.random.default_rng(own)
