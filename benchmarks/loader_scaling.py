@@ -9,7 +9,7 @@ RandomResizedCrop 224 + RandomFlip + Normalize) and caltech256_bs64_randaug.py (
 seed's RandAugment: 2 policies, level 9 of 10, std 0.5), which the ResNet-50 Caltech configs use.
 Batch 32, shuffled, as training reads them; the consumer only counts rows.
 
-"old" is the loader before issue 12: Pillow decode in the one source thread, the ops in a map
+"old" is the earlier loader design: Pillow decode in the one source thread, the ops in a map
 with ``workers`` threads. "new" is ``ms_cls.data.builder.build_dataloader``. After a warm-up
 pass of each, every round times one pass of each (pipeline, loader, workers) in turn, so a load
 spike from elsewhere hits them alike; the table gives the median, min and max img/s over rounds,
