@@ -61,6 +61,17 @@ def release_mindspore_memory():
             MALLOC_TRIM(0)
 
 
+@pytest.fixture
+def pynative():
+    """MindSpore's PyNative mode for one test (networks built and run op by op: no compile for
+    the many one-off shapes of model tests), the previous mode restored after."""
+    import mindspore as ms
+    previous = ms.get_context('mode')
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    yield
+    ms.set_context(mode=previous)
+
+
 @pytest.fixture(scope='session')
 def tiny_demo(tmp_path_factory):
     """The demo set, shrunk: 10 classes x (8 train, 3 val, 2 test) images of 40px."""

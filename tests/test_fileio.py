@@ -84,6 +84,8 @@ NOT_ATOMIC = {
     'ms_cls/data/demo.py': (3, 'writes inside a temporary folder renamed over the data set'),
     'ms_cls/tuning/sweep.py': (1, 'renames a run folder that has no checkpoint aside (no write)'),
     'ms_cls/launch.py': (1, "msrun's own output, streamed into a new folder per launch"),
+    'ms_cls/engine/resume.py': (1, "moves an abandoned timeline's checkpoints aside (a rename, "
+                                   'no write)'),
     'ms_cls/weights/download.py': (2, 'a download is appended to <name>.part (resumable) and '
                                       'renamed only once verified'),
 }

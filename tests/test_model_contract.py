@@ -71,12 +71,7 @@ RUN = [k for k, e in ENTRIES.items() if e.sizes]
 FREEZE = [(k, s) for k, e in ENTRIES.items() for s in range(e.max_frozen + 1)]
 
 
-@pytest.fixture(autouse=True)
-def pynative():
-    previous = ms.get_context('mode')
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    yield
-    ms.set_context(mode=previous)
+pytestmark = pytest.mark.usefixtures('pynative')   # conftest.py: PyNative mode
 
 
 def build(entry, size=None, **backbone):

@@ -30,12 +30,7 @@ def resnet_names(depth, deep_stem=False, pooled=()):
     return names
 
 
-@pytest.fixture(autouse=True)
-def pynative():
-    previous = ms.get_context('mode')
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    yield
-    ms.set_context(mode=previous)
+pytestmark = pytest.mark.usefixtures('pynative')   # conftest.py: PyNative mode
 
 
 def classifier(backbone_type='ResNet', depth=18, **backbone):
