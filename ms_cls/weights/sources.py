@@ -11,6 +11,9 @@ import hashlib
 import json
 import os
 
+import numpy as np
+import mindspore as ms
+
 from ..checkpoint import (HEAD_PREFIX, check_checkpoint_file, make_meta, read_checkpoint,
                           save_checkpoint)
 from ..errors import ConfigError
@@ -47,8 +50,6 @@ def pretrained_params(spec, backbone_cfg, log=print):
     -> (params, the local file they came from, its meta: an ms_cls checkpoint's classes...)."""
     remote = download.is_remote(spec.checkpoint)
     path = download.download(spec.checkpoint, log=log) if remote else spec.checkpoint
-    if not os.path.isfile(path):
-        raise ConfigError(f"{spec.source}: checkpoint not found: {path}")
     meta = make_meta()
     if _suffix(spec.checkpoint) == CKPT_SUFFIX:
         params, meta = read_checkpoint(path)
@@ -61,20 +62,18 @@ def pretrained_params(spec, backbone_cfg, log=print):
             if cached is not None:
                 save_checkpoint([{'name': k, 'data': v} for k, v in params.items()], cached)
                 log(f"converted {os.path.basename(path)} to {cached}; later runs load it")
-            params, _ = read_checkpoint(cached) if cached is not None else (
-                _as_parameters(params), None)
     return _for_part(params, spec.part), path, meta
 
 
 def _convert(path, spec, backbone_cfg, log):
-    """A PyTorch file -> {our name: Tensor}, through the backbone's ``from_torch``."""
+    """A PyTorch file -> {our name: Parameter}, through the backbone's ``from_torch``."""
     from ..models.convert import convert_state_dict, read_torch_state_dict
     state = _under_prefix(read_torch_state_dict(path), spec, path, flat=False)
     params, unused = convert_state_dict(state, backbone_cfg, source=f"{spec.source} {path}")
     if unused:
         log(f"{os.path.basename(path)}: {len(unused)} entries have no place in the model and are "
             f"left out: {', '.join(unused[:5])}" + (' ...' if len(unused) > 5 else ''))
-    return _as_tensors(params)
+    return {k: ms.Parameter(np.ascontiguousarray(v), name=k) for k, v in params.items()}
 
 
 def _under_prefix(params, spec, path, flat):
@@ -132,13 +131,3 @@ def _read_converted(cached, log):
         return None
     return params
 
-
-def _as_tensors(params):
-    import numpy as np
-    import mindspore as ms
-    return {k: ms.Tensor(np.ascontiguousarray(v)) for k, v in params.items()}
-
-
-def _as_parameters(params):
-    import mindspore as ms
-    return {k: ms.Parameter(v, name=k) for k, v in params.items()}
